@@ -1,0 +1,1 @@
+//! IGMP/MLD router side (being written).
