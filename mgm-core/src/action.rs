@@ -73,9 +73,7 @@ pub enum KernelOp {
 
 /// Identifies an answerable callback (RPF, creation alert, prune alert) so that the answer can
 /// be matched to it. Unique per `Mgm`.
-#[derive(
-    Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct QueryId(pub u64);
 

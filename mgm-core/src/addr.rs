@@ -55,9 +55,7 @@ impl fmt::Display for Family {
 }
 
 /// A kernel interface index (`ifindex`), as rtnetlink reports it.
-#[derive(
-    Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct IfIndex(pub u32);
 
@@ -69,9 +67,7 @@ impl fmt::Display for IfIndex {
 
 /// A kernel virtual interface number (VIF for IPv4, MIF for IPv6), allocated by the core,
 /// always `< MAX_VIFS`. Never the ifindex.
-#[derive(
-    Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct VifIndex(pub u16);
 
@@ -134,9 +130,7 @@ impl VifSet {
 /// broadcast or point-to-point link, or a neighbour's address on a point-to-multipoint link.
 /// Its family is the key's family: `(eth0, 0.0.0.0)` and `(eth0, ::)` are two keys, one per
 /// family, with one VIF and one MIF. All keys of one (ifindex, family) share one VIF.
-#[derive(
-    Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub struct InterfaceKey {
     /// Kernel interface index.
     pub ifindex: IfIndex,
@@ -147,7 +141,10 @@ pub struct InterfaceKey {
 impl InterfaceKey {
     /// The key of a whole link (`next_hop` unspecified) in `family`.
     pub fn link(ifindex: IfIndex, family: Family) -> InterfaceKey {
-        InterfaceKey { ifindex, next_hop: family.unspecified() }
+        InterfaceKey {
+            ifindex,
+            next_hop: family.unspecified(),
+        }
     }
 
     /// The key's address family (that of its next hop).
@@ -173,9 +170,7 @@ impl fmt::Display for InterfaceKey {
 /// [`SourceGroup::from_masks`], which validate: the group is multicast, the source is a
 /// unicast address, both are of `family`, and an (S,*) entry (specific source, any group) is
 /// refused.
-#[derive(
-    Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub struct SourceGroup {
     /// Address family.
     pub family: Family,
@@ -220,7 +215,11 @@ impl SourceGroup {
                 )));
             }
         }
-        Ok(SourceGroup { family, source, group })
+        Ok(SourceGroup {
+            family,
+            source,
+            group,
+        })
     }
 
     /// Build from MGM-style address/mask pairs: a mask is either all zeros (wildcard, with an
@@ -254,7 +253,11 @@ impl SourceGroup {
 
     /// (*,*) of `family`.
     pub fn star_star(family: Family) -> SourceGroup {
-        SourceGroup { family, source: None, group: None }
+        SourceGroup {
+            family,
+            source: None,
+            group: None,
+        }
     }
 
     /// Whether this specification covers the flow (`source`, `group`).
@@ -283,7 +286,9 @@ fn exact_or_wildcard(
 ) -> Result<Option<IpAddr>, MgmError> {
     let invalid = |message: String| MgmError::new(ErrorCode::InvalidParameter, message);
     if Family::of(addr) != family || Family::of(mask) != family {
-        return Err(invalid(format!("{what} {addr}/{mask} is not an {family} address/mask")));
+        return Err(invalid(format!(
+            "{what} {addr}/{mask} is not an {family} address/mask"
+        )));
     }
     let ones = match mask {
         IpAddr::V4(m) => u32::from(m) == u32::MAX,
@@ -291,7 +296,9 @@ fn exact_or_wildcard(
     };
     if mask.is_unspecified() {
         if !addr.is_unspecified() {
-            return Err(invalid(format!("{what} {addr} with a zero mask: a wildcard is 0/0")));
+            return Err(invalid(format!(
+                "{what} {addr} with a zero mask: a wildcard is 0/0"
+            )));
         }
         Ok(None)
     } else if ones {
@@ -343,7 +350,8 @@ mod tests {
         assert_eq!(sg.source, Some(ip("10.0.0.1")));
         let star = SourceGroup::from_masks(any, any, ip("239.1.1.1"), all).unwrap();
         assert_eq!(star.source, None);
-        let range = SourceGroup::from_masks(ip("10.0.0.0"), ip("255.255.255.0"), ip("239.1.1.1"), all);
+        let range =
+            SourceGroup::from_masks(ip("10.0.0.0"), ip("255.255.255.0"), ip("239.1.1.1"), all);
         assert_eq!(range.unwrap_err().code, ErrorCode::InvalidParameter);
     }
 

@@ -67,6 +67,9 @@ pub struct MgmError {
 impl MgmError {
     /// Build an error from a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> MgmError {
-        MgmError { code, message: message.into() }
+        MgmError {
+            code,
+            message: message.into(),
+        }
     }
 }

@@ -1,16 +1,23 @@
-//! [`Mgm`]: every MGM function, callback and rule. CONTRACT SKELETON: the signatures below are
-//! the public API the agent is written against; the bodies are being implemented.
+//! [`Mgm`]: every MGM function, callback and rule, decided in one place.
+//!
+//! The state is a handful of ordered tables (protocols, interfaces, owners, VIFs, membership
+//! records, MFEs, pending queries, timers). Requests validate first and change nothing when
+//! they fail; then they update the tables and queue [`Action`]s. The choices made where the
+//! MGM documentation is silent are listed in `docs/mgm-semantics.md`, each with its test.
 
-use std::net::IpAddr;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Bound;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tracing::{debug, trace, warn};
 
-use crate::action::{Action, KernelOp, QueryId};
-use crate::addr::{Family, IfIndex, InterfaceKey, SourceGroup, VifIndex};
+use crate::action::{Action, KernelOp, Notification, OifEntry, QueryId};
+use crate::addr::{Family, IfIndex, InterfaceKey, SourceGroup, VifIndex, VifSet, MAX_VIFS};
 use crate::error::{ErrorCode, MgmError};
 use crate::link::{LinkEvent, LinkInfo, MfeCounters, Route, Upcall};
-use crate::protocol::{Callbacks, ComponentId, ProtocolHandle, ProtocolId};
+use crate::protocol::{Callback, Callbacks, ComponentId, ProtocolHandle, ProtocolId};
 
 /// Limits and timers. Every table has an explicit bound so `NotEnoughMemory` means something.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -173,55 +180,438 @@ pub enum EnumKind {
 #[serde(transparent)]
 pub struct EnumHandle(pub u32);
 
-/// The multicast group manager.
-pub struct Mgm {
-    _config: Config,
+// ===== internal state =====
+
+/// MFE table key: (family, group, source), so that the MFEs of one group are one range.
+type MfeKey = (Family, IpAddr, IpAddr);
+
+fn family_index(family: Family) -> usize {
+    match family {
+        Family::Ipv4 => 0,
+        Family::Ipv6 => 1,
+    }
 }
 
-#[allow(unused_variables, missing_docs)]
-impl Mgm {
-    pub fn new(config: Config) -> Mgm {
-        todo!()
+fn max_addr(family: Family) -> IpAddr {
+    match family {
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::BROADCAST),
+        Family::Ipv6 => IpAddr::V6(Ipv6Addr::from(u128::MAX)),
     }
+}
+
+fn invalid(message: impl Into<String>) -> MgmError {
+    MgmError::new(ErrorCode::InvalidParameter, message)
+}
+
+fn not_found(message: impl Into<String>) -> MgmError {
+    MgmError::new(ErrorCode::NotFound, message)
+}
+
+/// Whether `addr` lies inside `prefix/len`.
+fn in_prefix(addr: IpAddr, prefix: IpAddr, len: u8) -> bool {
+    match (addr, prefix) {
+        (IpAddr::V4(a), IpAddr::V4(p)) => {
+            let len = u32::from(len.min(32));
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(a) & mask == u32::from(p) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(p)) => {
+            let len = u32::from(len.min(128));
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            u128::from(a) & mask == u128::from(p) & mask
+        }
+        _ => false,
+    }
+}
+
+struct Protocol {
+    id: ProtocolId,
+    component: ComponentId,
+    callbacks: Callbacks,
+    /// Keys this protocol owns (as routing owner or IGMP co-owner).
+    keys: BTreeSet<InterfaceKey>,
+    /// Open group enumerations.
+    enums: BTreeSet<EnumHandle>,
+}
+
+struct Interface {
+    link: LinkInfo,
+    /// Addresses; the flag says "seen since ResyncBegin".
+    addresses: BTreeMap<(IpAddr, u8), bool>,
+    /// Neighbours; the flag says "seen since ResyncBegin".
+    neighbours: BTreeMap<IpAddr, bool>,
+    /// VIF per family (index by `family_index`).
+    vif: [Option<VifIndex>; 2],
+    /// Seen since ResyncBegin.
+    seen: bool,
+}
+
+/// Who has a membership for one scope.
+#[derive(Default)]
+struct ScopeMembers {
+    /// Interfaces per protocol (drives the join/prune-alert recipient rules).
+    by_protocol: BTreeMap<ProtocolHandle, BTreeSet<InterfaceKey>>,
+    /// How many protocols have this scope on each key (drives MFE outgoing lists).
+    keys: BTreeMap<InterfaceKey, u32>,
+}
+
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Stage {
+    /// Waiting for the RPF answer.
+    Rpf,
+    /// Waiting for creation-alert answers.
+    Creation,
+    /// In the kernel.
+    Installed,
+}
+
+struct Mfe {
+    iif: InterfaceKey,
+    arrival: InterfaceKey,
+    upstream: Option<IpAddr>,
+    route: Option<Route>,
+    /// Current outgoing keys (never on the iif's ifindex).
+    oifs: BTreeSet<InterfaceKey>,
+    /// FORWARD_STATE additions, with the protocol that forced each.
+    forced: BTreeSet<(InterfaceKey, ProtocolHandle)>,
+    /// Keys disabled by a creation-alert answer: membership updates do not re-add them.
+    disabled: BTreeSet<InterfaceKey>,
+    stage: Stage,
+    /// Outstanding RPF / creation-alert queries.
+    pending: BTreeSet<QueryId>,
+    /// The outstanding answerable prune alert, if any.
+    prune_query: Option<QueryId>,
+    deadline: Option<Instant>,
+    created: Instant,
+    timeout_secs: u32,
+    expires: Option<Instant>,
+    counters: MfeCounters,
+}
+
+#[derive(Clone, Debug, Eq, PartialEq)]
+enum QueryKind {
+    Rpf,
+    Creation { offered: Vec<InterfaceKey> },
+    Prune,
+}
+
+struct Query {
+    protocol: ProtocolHandle,
+    mfe: MfeKey,
+    kind: QueryKind,
+}
+
+#[derive(Clone, Copy, Debug, Eq, Ord, PartialEq, PartialOrd)]
+enum TimerKey {
+    /// Callback deadline of a pending MFE.
+    Deadline(MfeKey),
+    /// Expiry of an MFE.
+    Expire(MfeKey),
+}
+
+struct Enumeration {
+    protocol: ProtocolHandle,
+    entries: Vec<SourceGroup>,
+    position: usize,
+}
+
+/// The multicast group manager.
+///
+/// Drive it with requests (methods returning `Result`) and facts (`handle_*`), then drain
+/// [`Mgm::poll_action`] and re-arm a timer from [`Mgm::poll_timeout`].
+pub struct Mgm {
+    config: Config,
+    protocols: BTreeMap<ProtocolHandle, Protocol>,
+    next_handle: u32,
+    interfaces: BTreeMap<IfIndex, Interface>,
+    resyncing: bool,
+    owners: BTreeMap<InterfaceKey, Owners>,
+    /// VIF slots per family: the ifindex behind each allocated VIF.
+    vifs: [Vec<Option<IfIndex>>; 2],
+    /// Every JOIN_STATE membership record.
+    records: BTreeSet<(ProtocolHandle, InterfaceKey, SourceGroup)>,
+    scopes: BTreeMap<SourceGroup, ScopeMembers>,
+    mfes: BTreeMap<MfeKey, Mfe>,
+    queries: BTreeMap<QueryId, Query>,
+    next_query: u64,
+    timers: BTreeSet<(Instant, TimerKey)>,
+    enums: BTreeMap<EnumHandle, Enumeration>,
+    next_enum: u32,
+    actions: VecDeque<Action>,
+    last_kernel_error: Option<MgmError>,
+}
+
+impl Mgm {
+    /// A manager with no protocols, interfaces or state. `config.max_vifs` is capped at
+    /// [`MAX_VIFS`].
+    pub fn new(config: Config) -> Mgm {
+        let mut config = config;
+        config.max_vifs = config.max_vifs.min(MAX_VIFS);
+        let slots = usize::from(config.max_vifs);
+        Mgm {
+            config,
+            protocols: BTreeMap::new(),
+            next_handle: 1,
+            interfaces: BTreeMap::new(),
+            resyncing: false,
+            owners: BTreeMap::new(),
+            vifs: [vec![None; slots], vec![None; slots]],
+            records: BTreeSet::new(),
+            scopes: BTreeMap::new(),
+            mfes: BTreeMap::new(),
+            queries: BTreeMap::new(),
+            next_query: 1,
+            timers: BTreeSet::new(),
+            enums: BTreeMap::new(),
+            next_enum: 1,
+            actions: VecDeque::new(),
+            last_kernel_error: None,
+        }
+    }
+
+    /// The configuration in force.
     pub fn config(&self) -> &Config {
-        todo!()
+        &self.config
     }
 
     // ===== requests from protocols =====
+
+    /// `MgmRegisterMProtocol`: register a client; `callbacks` names the callbacks it handles.
+    ///
+    /// # Errors
+    /// - `AlreadyExists`: (protocol ID, component ID) is already registered.
+    /// - `NotEnoughMemory`: `max_protocols` reached.
     pub fn register_protocol(
         &mut self,
         protocol_id: ProtocolId,
         component_id: ComponentId,
         callbacks: Callbacks,
     ) -> Result<ProtocolHandle, MgmError> {
-        todo!()
+        self.last_kernel_error = None;
+        if self
+            .protocols
+            .values()
+            .any(|p| p.id == protocol_id && p.component == component_id)
+        {
+            return Err(MgmError::new(
+                ErrorCode::AlreadyExists,
+                format!(
+                    "protocol {protocol_id} component {} is already registered",
+                    component_id.0
+                ),
+            ));
+        }
+        if self.protocols.len() >= self.config.max_protocols {
+            return Err(MgmError::new(
+                ErrorCode::NotEnoughMemory,
+                format!(
+                    "at most {} protocols may be registered",
+                    self.config.max_protocols
+                ),
+            ));
+        }
+        let handle = ProtocolHandle(self.next_handle);
+        self.next_handle = self.next_handle.wrapping_add(1);
+        self.protocols.insert(
+            handle,
+            Protocol {
+                id: protocol_id,
+                component: component_id,
+                callbacks,
+                keys: BTreeSet::new(),
+                enums: BTreeSet::new(),
+            },
+        );
+        debug!(%handle, %protocol_id, component = component_id.0, "protocol registered");
+        Ok(handle)
     }
+
+    /// `MgmDeRegisterMProtocol`: destroy the handle; ends its group enumerations and answers
+    /// its outstanding queries with the defaults.
+    ///
+    /// # Errors
+    /// - `InvalidParameter`: unknown or stale handle.
+    /// - `CanNotComplete`: the protocol still owns interfaces.
     pub fn deregister_protocol(&mut self, protocol: ProtocolHandle) -> Result<(), MgmError> {
-        todo!()
+        self.last_kernel_error = None;
+        let p = self.protocol_ref(protocol)?;
+        if !p.keys.is_empty() {
+            return Err(MgmError::new(
+                ErrorCode::CanNotComplete,
+                format!(
+                    "protocol {protocol} still owns {} interface(s); release them first",
+                    p.keys.len()
+                ),
+            ));
+        }
+        // The deregistering protocol has no keys: no instant needed for its cleanup but the
+        // default answers may install MFEs, which needs one; use the earliest known time.
+        self.forget_protocol(None, protocol);
+        Ok(())
     }
+
+    /// `MgmTakeInterfaceOwnership`: claim `iface`. Allocates the VIF of (ifindex, family) on
+    /// the first owned key; runs the Disable/Enable-IGMP handshake when a routing protocol
+    /// takes a key IGMP has.
+    ///
+    /// # Errors
+    /// - `InvalidParameter`: unknown handle; the interface does not exist, is not
+    ///   multicast-capable or is a loopback; a specific next hop that is neither on-link nor a
+    ///   known neighbour.
+    /// - `AlreadyExists`: the caller already owns it, another routing protocol owns it, or
+    ///   another IGMP client has it.
+    /// - `NotEnoughMemory`: no free VIF in the family.
     pub fn take_interface_ownership(
         &mut self,
         now: Instant,
         protocol: ProtocolHandle,
         iface: InterfaceKey,
     ) -> Result<(), MgmError> {
-        todo!()
+        self.last_kernel_error = None;
+        let is_igmp = self.protocol_ref(protocol)?.id.is_igmp();
+        let family = iface.family();
+        let intf = self
+            .interfaces
+            .get(&iface.ifindex)
+            .ok_or_else(|| invalid(format!("interface {} does not exist", iface.ifindex)))?;
+        if intf.link.loopback {
+            return Err(invalid(format!(
+                "interface {} ({}) is a loopback interface",
+                iface.ifindex, intf.link.name
+            )));
+        }
+        if !intf.link.multicast {
+            return Err(invalid(format!(
+                "interface {} ({}) is not multicast-capable",
+                iface.ifindex, intf.link.name
+            )));
+        }
+        if !iface.is_link() {
+            let nh = iface.next_hop;
+            if nh.is_multicast() {
+                return Err(invalid(format!("next hop {nh} is a multicast address")));
+            }
+            let on_link = intf
+                .addresses
+                .keys()
+                .any(|&(a, len)| in_prefix(nh, a, len) && a != nh);
+            if !on_link && !intf.neighbours.contains_key(&nh) {
+                return Err(invalid(format!(
+                    "next hop {nh} is neither on-link nor a known neighbour on interface {} ({})",
+                    iface.ifindex, intf.link.name
+                )));
+            }
+        }
+        let owners = self.owners(iface);
+        if is_igmp {
+            if owners.igmp == Some(protocol) {
+                return Err(MgmError::new(
+                    ErrorCode::AlreadyExists,
+                    format!("protocol {protocol} is already enabled on {iface}"),
+                ));
+            }
+            if let Some(other) = owners.igmp {
+                return Err(MgmError::new(
+                    ErrorCode::AlreadyExists,
+                    format!("IGMP client {other} is already enabled on {iface}"),
+                ));
+            }
+        } else {
+            if owners.routing == Some(protocol) {
+                return Err(MgmError::new(
+                    ErrorCode::AlreadyExists,
+                    format!("protocol {protocol} is already enabled on {iface}"),
+                ));
+            }
+            if let Some(other) = owners.routing {
+                return Err(MgmError::new(
+                    ErrorCode::AlreadyExists,
+                    format!(
+                        "{iface} is owned by protocol {other}: only one routing protocol \
+                         may own an interface"
+                    ),
+                ));
+            }
+        }
+        if self.vif_of(iface.ifindex, family).is_none() {
+            let vif = self.allocate_vif(iface.ifindex, family)?;
+            self.actions.push_back(Action::Kernel(KernelOp::AddVif {
+                family,
+                vif,
+                ifindex: iface.ifindex,
+            }));
+        }
+        if is_igmp {
+            self.owners.entry(iface).or_default().igmp = Some(protocol);
+        } else {
+            // MGM: Disable-IGMP, the changes, Enable-IGMP (MgmTakeInterfaceOwnership remarks).
+            let igmp = owners.igmp;
+            if let Some(i) = igmp {
+                self.notify(i, Notification::DisableIgmp { iface });
+                self.drop_memberships_of(now, i, iface, false);
+            }
+            self.owners.entry(iface).or_default().routing = Some(protocol);
+            if let Some(i) = igmp {
+                self.notify(i, Notification::EnableIgmp { iface });
+            }
+        }
+        if let Some(p) = self.protocols.get_mut(&protocol) {
+            p.keys.insert(iface);
+        }
+        debug!(%protocol, %iface, "interface ownership taken");
+        Ok(())
     }
+
+    /// `MgmReleaseInterfaceOwnership`: give `iface` up. Removes the caller's memberships and
+    /// forced outgoing interfaces on it, deletes the MFEs whose incoming interface it owned,
+    /// frees the VIF after the last key of (ifindex, family), and runs the IGMP handshake when
+    /// the routing owner leaves a key IGMP also has.
+    ///
+    /// # Errors
+    /// - `InvalidParameter`: unknown handle, or the caller does not own `iface`.
     pub fn release_interface_ownership(
         &mut self,
         now: Instant,
         protocol: ProtocolHandle,
         iface: InterfaceKey,
     ) -> Result<(), MgmError> {
-        todo!()
+        self.last_kernel_error = None;
+        self.protocol_ref(protocol)?;
+        let owners = self.owners(iface);
+        if owners.routing != Some(protocol) && owners.igmp != Some(protocol) {
+            return Err(invalid(format!("protocol {protocol} does not own {iface}")));
+        }
+        self.release_key(now, protocol, iface, true);
+        debug!(%protocol, %iface, "interface ownership released");
+        Ok(())
     }
+
+    /// `MgmGetProtocolOnInterface`: the routing owner of `iface`, else its IGMP owner.
+    ///
+    /// # Errors
+    /// - `NotFound`: nobody owns `iface`.
     pub fn protocol_on_interface(
         &self,
         iface: InterfaceKey,
     ) -> Result<(ProtocolId, ComponentId), MgmError> {
-        todo!()
+        self.owner_of(iface)
+            .and_then(|h| self.protocols.get(&h))
+            .map(|p| (p.id, p.component))
+            .ok_or_else(|| not_found(format!("no protocol owns {iface}")))
     }
-    /// `rpf`: the FIB route toward the source, for (S,G) scopes (join-alert recipient).
+
+    /// `MgmAddGroupMembershipEntry`. `rpf`: the FIB route toward the source, for (S,G) scopes
+    /// (join-alert recipient when no MFE exists yet).
+    ///
+    /// # Errors
+    /// - `InvalidParameter`: unknown handle; the key's family differs from the scope's; the
+    ///   caller does not own `iface`; no flag set; FORWARD_STATE with a non-(S,G) scope.
+    /// - `NotFound`: the interface does not exist; FORWARD_STATE alone and no MFE.
+    /// - `NotEnoughMemory`: `max_memberships` reached.
     #[allow(clippy::too_many_arguments)]
     pub fn add_group_membership(
         &mut self,
@@ -232,8 +622,37 @@ impl Mgm {
         flags: MembershipFlags,
         rpf: Option<Route>,
     ) -> Result<(), MgmError> {
-        todo!()
+        self.last_kernel_error = None;
+        let forward_mfe = self.check_membership_request(protocol, scope, iface, flags)?;
+        if flags.forward_state() && forward_mfe.is_none() && !flags.join_state() {
+            return Err(not_found(format!("no forwarding entry for {scope}")));
+        }
+        let record = (protocol, iface, scope);
+        let new_record = flags.join_state() && !self.records.contains(&record);
+        if new_record && self.records.len() >= self.config.max_memberships {
+            return Err(MgmError::new(
+                ErrorCode::NotEnoughMemory,
+                format!(
+                    "at most {} memberships may exist",
+                    self.config.max_memberships
+                ),
+            ));
+        }
+        if new_record {
+            self.insert_membership(now, protocol, iface, scope, rpf.as_ref());
+        }
+        if let Some(mk) = forward_mfe {
+            self.force_oif(mk, iface, protocol);
+        }
+        Ok(())
     }
+
+    /// `MgmDeleteGroupMembershipEntry`.
+    ///
+    /// # Errors
+    /// - `InvalidParameter`: as for add (the key owned by another protocol included).
+    /// - `NotFound`: the interface does not exist; no such membership (or forced outgoing
+    ///   interface).
     #[allow(clippy::too_many_arguments)]
     pub fn delete_group_membership(
         &mut self,
@@ -244,8 +663,34 @@ impl Mgm {
         flags: MembershipFlags,
         rpf: Option<Route>,
     ) -> Result<(), MgmError> {
-        todo!()
+        self.last_kernel_error = None;
+        let forward_mfe = self.check_membership_request(protocol, scope, iface, flags)?;
+        let join = flags.join_state() && self.records.contains(&(protocol, iface, scope));
+        let forward = forward_mfe.filter(|mk| {
+            self.mfes
+                .get(mk)
+                .is_some_and(|m| m.forced.contains(&(iface, protocol)))
+        });
+        if !join && forward.is_none() {
+            return Err(not_found(format!(
+                "protocol {protocol} has no membership {scope} on {iface}"
+            )));
+        }
+        if join {
+            self.remove_membership(now, protocol, iface, scope, rpf.as_ref(), true);
+        }
+        if let Some(mk) = forward {
+            self.unforce_oif(mk, iface, protocol);
+        }
+        Ok(())
     }
+
+    /// `MgmSetMfe`: change the upstream neighbour of an MFE.
+    ///
+    /// # Errors
+    /// - `InvalidParameter`: unknown handle, or the caller does not own the MFE's incoming
+    ///   interface.
+    /// - `NotFound`: no such MFE.
     pub fn set_mfe(
         &mut self,
         protocol: ProtocolHandle,
@@ -254,8 +699,32 @@ impl Mgm {
         group: IpAddr,
         upstream: IpAddr,
     ) -> Result<(), MgmError> {
-        todo!()
+        self.last_kernel_error = None;
+        self.protocol_ref(protocol)?;
+        let mk = (family, group, source);
+        let iif = self
+            .mfes
+            .get(&mk)
+            .map(|m| m.iif)
+            .ok_or_else(|| not_found(format!("no forwarding entry for ({source}, {group})")))?;
+        if self.owner_of(iif) != Some(protocol) {
+            return Err(invalid(format!(
+                "protocol {protocol} does not own the incoming interface {iif} of ({source}, {group})"
+            )));
+        }
+        if let Some(m) = self.mfes.get_mut(&mk) {
+            m.upstream = Some(upstream);
+        }
+        Ok(())
     }
+
+    /// Answer an RPF callback: `iif` overrides the incoming interface (it must be an owned
+    /// key of the MFE's family), `upstream` the upstream neighbour. `None` keeps the default.
+    ///
+    /// # Errors
+    /// - `NotFound`: unknown or expired query.
+    /// - `InvalidParameter`: unknown handle, the query was asked to another protocol or is not
+    ///   an RPF query, or `iif` is not an owned key of the family (the query stays open).
     pub fn answer_rpf(
         &mut self,
         now: Instant,
@@ -264,8 +733,40 @@ impl Mgm {
         iif: Option<InterfaceKey>,
         upstream: Option<IpAddr>,
     ) -> Result<(), MgmError> {
-        todo!()
+        self.last_kernel_error = None;
+        let mk = self.check_answer(protocol, query, |k| matches!(k, QueryKind::Rpf))?;
+        if let Some(k) = iif {
+            if k.family() != mk.0
+                || self.owner_of(k).is_none()
+                || self.vif_of(k.ifindex, mk.0).is_none()
+            {
+                return Err(invalid(format!(
+                    "RPF answer: {k} is not an owned interface of family {}",
+                    mk.0
+                )));
+            }
+        }
+        self.queries.remove(&query);
+        if let Some(m) = self.mfes.get_mut(&mk) {
+            m.pending.remove(&query);
+            if let Some(k) = iif {
+                m.iif = k;
+            }
+            if upstream.is_some() {
+                m.upstream = upstream;
+            }
+        }
+        self.stage_creation(now, mk);
+        Ok(())
     }
+
+    /// Answer a creation alert: `disabled` lists the offered keys that must not forward this
+    /// flow (others are ignored). The MFE is installed once every alert is answered.
+    ///
+    /// # Errors
+    /// - `NotFound`: unknown or expired query.
+    /// - `InvalidParameter`: unknown handle, or the query is another protocol's or not a
+    ///   creation alert.
     pub fn answer_creation_alert(
         &mut self,
         now: Instant,
@@ -273,8 +774,36 @@ impl Mgm {
         query: QueryId,
         disabled: &[InterfaceKey],
     ) -> Result<(), MgmError> {
-        todo!()
+        self.last_kernel_error = None;
+        let mk = self.check_answer(protocol, query, |k| matches!(k, QueryKind::Creation { .. }))?;
+        let offered = match self.queries.remove(&query) {
+            Some(Query {
+                kind: QueryKind::Creation { offered },
+                ..
+            }) => offered,
+            _ => Vec::new(),
+        };
+        let Some(m) = self.mfes.get_mut(&mk) else {
+            return Ok(());
+        };
+        m.pending.remove(&query);
+        for k in disabled.iter().filter(|k| offered.contains(k)) {
+            m.disabled.insert(*k);
+            m.oifs.remove(k);
+        }
+        if m.pending.is_empty() {
+            self.install(now, mk);
+        }
+        Ok(())
     }
+
+    /// Answer a prune alert (`member_delete == false`): the MFE's timeout becomes
+    /// `timeout_secs` from `now` (0: the MFE is not aged).
+    ///
+    /// # Errors
+    /// - `NotFound`: unknown or already answered query, or the MFE is gone.
+    /// - `InvalidParameter`: unknown handle, or the query is another protocol's or not a prune
+    ///   alert.
     pub fn answer_prune_alert(
         &mut self,
         now: Instant,
@@ -282,35 +811,206 @@ impl Mgm {
         query: QueryId,
         timeout_secs: u32,
     ) -> Result<(), MgmError> {
-        todo!()
+        self.last_kernel_error = None;
+        let mk = self.check_answer(protocol, query, |k| matches!(k, QueryKind::Prune))?;
+        self.queries.remove(&query);
+        if let Some(m) = self.mfes.get_mut(&mk) {
+            m.prune_query = None;
+            m.timeout_secs = timeout_secs;
+        }
+        self.arm_expiry(now, mk);
+        Ok(())
     }
+
+    /// `MgmGroupEnumerationStart`: snapshot the joined groups of every protocol.
+    ///
+    /// # Errors
+    /// - `InvalidParameter`: unknown handle.
     pub fn group_enumeration_start(
         &mut self,
         protocol: ProtocolHandle,
         kind: EnumKind,
     ) -> Result<EnumHandle, MgmError> {
-        todo!()
+        self.last_kernel_error = None;
+        self.protocol_ref(protocol)?;
+        let entries: Vec<SourceGroup> = match kind {
+            EnumKind::AllSources => self.scopes.keys().copied().collect(),
+            EnumKind::AnySource => {
+                let set: BTreeSet<SourceGroup> = self
+                    .scopes
+                    .keys()
+                    .map(|s| SourceGroup {
+                        family: s.family,
+                        source: None,
+                        group: s.group,
+                    })
+                    .collect();
+                set.into_iter().collect()
+            }
+        };
+        let handle = EnumHandle(self.next_enum);
+        self.next_enum = self.next_enum.wrapping_add(1);
+        self.enums.insert(
+            handle,
+            Enumeration {
+                protocol,
+                entries,
+                position: 0,
+            },
+        );
+        if let Some(p) = self.protocols.get_mut(&protocol) {
+            p.enums.insert(handle);
+        }
+        Ok(handle)
     }
+
+    /// `MgmGroupEnumerationGetNext`: up to `max` entries, and whether more remain.
+    ///
+    /// # Errors
+    /// - `InvalidParameter`: unknown protocol or enumeration handle, an enumeration of another
+    ///   protocol, or `max == 0` (`ERROR_INSUFFICIENT_BUFFER` in MGM).
     pub fn group_enumeration_get_next(
         &mut self,
         protocol: ProtocolHandle,
         handle: EnumHandle,
         max: usize,
     ) -> Result<(Vec<SourceGroup>, bool), MgmError> {
-        todo!()
+        self.last_kernel_error = None;
+        self.protocol_ref(protocol)?;
+        let e = self
+            .enums
+            .get_mut(&handle)
+            .filter(|e| e.protocol == protocol)
+            .ok_or_else(|| invalid(format!("unknown group enumeration handle {}", handle.0)))?;
+        if max == 0 {
+            return Err(invalid("the buffer cannot hold one entry (max is 0)"));
+        }
+        let end = e.entries.len().min(e.position.saturating_add(max));
+        let batch = e.entries[e.position..end].to_vec();
+        e.position = end;
+        Ok((batch, end < e.entries.len()))
     }
+
+    /// `MgmGroupEnumerationEnd`.
+    ///
+    /// # Errors
+    /// - `InvalidParameter`: unknown protocol or enumeration handle, or another protocol's.
     pub fn group_enumeration_end(
         &mut self,
         protocol: ProtocolHandle,
         handle: EnumHandle,
     ) -> Result<(), MgmError> {
-        todo!()
+        self.last_kernel_error = None;
+        self.protocol_ref(protocol)?;
+        if self
+            .enums
+            .get(&handle)
+            .is_none_or(|e| e.protocol != protocol)
+        {
+            return Err(invalid(format!(
+                "unknown group enumeration handle {}",
+                handle.0
+            )));
+        }
+        self.enums.remove(&handle);
+        if let Some(p) = self.protocols.get_mut(&protocol) {
+            p.enums.remove(&handle);
+        }
+        Ok(())
     }
 
     // ===== facts from the system =====
+
+    /// A link, address or neighbour fact from rtnetlink.
     pub fn handle_link(&mut self, now: Instant, event: LinkEvent) {
-        todo!()
+        match event {
+            LinkEvent::Link(info) => {
+                let ifindex = info.ifindex;
+                match self.interfaces.get_mut(&ifindex) {
+                    Some(intf) => {
+                        intf.link = info;
+                        intf.seen = true;
+                    }
+                    None => {
+                        self.interfaces.insert(
+                            ifindex,
+                            Interface {
+                                link: info,
+                                addresses: BTreeMap::new(),
+                                neighbours: BTreeMap::new(),
+                                vif: [None, None],
+                                seen: true,
+                            },
+                        );
+                    }
+                }
+            }
+            LinkEvent::Removed { ifindex } => self.remove_interface(now, ifindex),
+            LinkEvent::AddressAdded {
+                ifindex,
+                addr,
+                prefix_len,
+            } => match self.interfaces.get_mut(&ifindex) {
+                Some(intf) => {
+                    intf.addresses.insert((addr, prefix_len), true);
+                }
+                None => debug!(%ifindex, %addr, "address on an unknown interface ignored"),
+            },
+            LinkEvent::AddressRemoved {
+                ifindex,
+                addr,
+                prefix_len,
+            } => {
+                if let Some(intf) = self.interfaces.get_mut(&ifindex) {
+                    intf.addresses.remove(&(addr, prefix_len));
+                }
+            }
+            LinkEvent::NeighbourAdded { ifindex, addr } => {
+                match self.interfaces.get_mut(&ifindex) {
+                    Some(intf) => {
+                        intf.neighbours.insert(addr, true);
+                    }
+                    None => debug!(%ifindex, %addr, "neighbour on an unknown interface ignored"),
+                }
+            }
+            LinkEvent::NeighbourRemoved { ifindex, addr } => {
+                if let Some(intf) = self.interfaces.get_mut(&ifindex) {
+                    intf.neighbours.remove(&addr);
+                }
+            }
+            LinkEvent::ResyncBegin => {
+                self.resyncing = true;
+                for intf in self.interfaces.values_mut() {
+                    intf.seen = false;
+                    intf.addresses.values_mut().for_each(|s| *s = false);
+                    intf.neighbours.values_mut().for_each(|s| *s = false);
+                }
+            }
+            LinkEvent::ResyncEnd => {
+                if !self.resyncing {
+                    debug!("ResyncEnd without ResyncBegin ignored");
+                    return;
+                }
+                self.resyncing = false;
+                let gone: Vec<IfIndex> = self
+                    .interfaces
+                    .iter()
+                    .filter(|(_, i)| !i.seen)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for ifindex in gone {
+                    self.remove_interface(now, ifindex);
+                }
+                for intf in self.interfaces.values_mut() {
+                    intf.addresses.retain(|_, seen| *seen);
+                    intf.neighbours.retain(|_, seen| *seen);
+                }
+            }
+        }
     }
+
+    /// A packet of (`source`, `group`) arrived on `vif` and the kernel has no entry for it
+    /// (NOCACHE). `route` is the FIB route toward `source`.
     pub fn handle_new_packet(
         &mut self,
         now: Instant,
@@ -320,11 +1020,134 @@ impl Mgm {
         vif: VifIndex,
         route: Option<Route>,
     ) {
-        todo!()
+        if Family::of(source) != family || Family::of(group) != family || !group.is_multicast() {
+            debug!(%source, %group, %family, "malformed new-packet fact ignored");
+            return;
+        }
+        let Some(arrival_if) = self.ifindex_of_vif(family, vif) else {
+            debug!(%source, %group, %vif, "packet on an unknown VIF ignored");
+            return;
+        };
+        let mk = (family, group, source);
+        if let Some(m) = self.mfes.get(&mk) {
+            if m.stage == Stage::Installed {
+                // The kernel lost an entry we installed (e.g. FRR #12878): program it again.
+                let op = self.add_mfe_op(mk);
+                self.actions.extend(op.map(Action::Kernel));
+            }
+            return;
+        }
+        if self.mfes.len() >= self.config.max_mfes {
+            warn!(%source, %group, max = self.config.max_mfes, "MFE table full, flow dropped");
+            return;
+        }
+        let Some(arrival) = self.owned_key_for(arrival_if, family, None) else {
+            debug!(%source, %group, %vif, "packet on a VIF without owner ignored");
+            return;
+        };
+        let from_route = route.as_ref().and_then(|r| {
+            self.vif_of(r.ifindex, family)?;
+            let key = self.owned_key_for(r.ifindex, family, r.gateway)?;
+            Some((key, r.gateway))
+        });
+        let (iif, upstream) = from_route.unwrap_or((arrival, None));
+        let timeout_secs = u32::try_from(self.config.mfe_timeout.as_secs()).unwrap_or(u32::MAX);
+        self.mfes.insert(
+            mk,
+            Mfe {
+                iif,
+                arrival,
+                upstream,
+                route,
+                oifs: BTreeSet::new(),
+                forced: BTreeSet::new(),
+                disabled: BTreeSet::new(),
+                stage: Stage::Rpf,
+                pending: BTreeSet::new(),
+                prune_query: None,
+                deadline: None,
+                created: now,
+                timeout_secs,
+                expires: None,
+                counters: MfeCounters::default(),
+            },
+        );
+        let asked = self
+            .owner_of(iif)
+            .filter(|o| self.handles(*o, Callback::Rpf));
+        match asked {
+            Some(owner) => {
+                let query = self.new_query(owner, mk, QueryKind::Rpf);
+                if let Some(m) = self.mfes.get_mut(&mk) {
+                    m.pending.insert(query);
+                }
+                self.push_notify(
+                    owner,
+                    Notification::Rpf {
+                        query,
+                        source,
+                        group,
+                        iif,
+                        upstream,
+                        arrived_on: arrival,
+                    },
+                );
+                self.arm_deadline(now, mk);
+            }
+            None => self.stage_creation(now, mk),
+        }
     }
+
+    /// A decoded upcall from the multicast routing socket.
     pub fn handle_upcall(&mut self, now: Instant, upcall: Upcall, route: Option<Route>) {
-        todo!()
+        match upcall {
+            Upcall::NoCache {
+                family,
+                source,
+                group,
+                vif,
+            } => {
+                self.handle_new_packet(now, family, source, group, vif, route);
+            }
+            Upcall::WrongVif {
+                family,
+                source,
+                group,
+                vif,
+            } => {
+                let Some(arrival) = self
+                    .ifindex_of_vif(family, vif)
+                    .and_then(|i| self.owned_key_for(i, family, None))
+                else {
+                    debug!(%source, %group, %vif, "wrong-VIF upcall on an unknown VIF ignored");
+                    return;
+                };
+                if let Some(owner) = self.owner_of(arrival) {
+                    self.notify(
+                        owner,
+                        Notification::WrongIf {
+                            source,
+                            group,
+                            iface: arrival,
+                        },
+                    );
+                }
+            }
+            Upcall::WholePacket {
+                family,
+                source,
+                group,
+                vif,
+                wrong_vif,
+                packet,
+            } => {
+                trace!(%family, %source, %group, %vif, wrong_vif, len = packet.len(),
+                    "whole-packet upcall ignored");
+            }
+        }
     }
+
+    /// Kernel counters of an MFE: traffic since the last report refreshes its expiry.
     pub fn handle_counters(
         &mut self,
         now: Instant,
@@ -333,56 +1156,300 @@ impl Mgm {
         group: IpAddr,
         counters: MfeCounters,
     ) {
-        todo!()
+        let mk = (family, group, source);
+        let Some(m) = self.mfes.get_mut(&mk) else {
+            return;
+        };
+        let grew = counters.packets > m.counters.packets;
+        m.counters = counters;
+        if grew && m.stage == Stage::Installed {
+            self.arm_expiry(now, mk);
+        }
     }
+
+    /// The kernel refused `op` with `error`: roll back what caused it. A refused `AddVif`
+    /// undoes the ownership that allocated it and is reported by
+    /// [`Mgm::take_last_kernel_error`]; a refused `AddMfe` forgets the MFE (the next packet
+    /// retries); refused deletions are only logged.
     pub fn handle_kernel_error(&mut self, now: Instant, op: &KernelOp, error: ErrorCode) {
-        todo!()
+        match *op {
+            KernelOp::AddVif {
+                family,
+                vif,
+                ifindex,
+            } => {
+                let fi = family_index(family);
+                let slot = self.vifs[fi].get(usize::from(vif.0)).copied().flatten();
+                if slot != Some(ifindex) {
+                    debug!(%vif, %ifindex, "kernel error for a VIF no longer allocated");
+                    return;
+                }
+                warn!(%family, %vif, %ifindex, %error, "kernel refused AddVif, rolling back");
+                self.actions.retain(|a| match a {
+                    Action::Kernel(KernelOp::AddMfe {
+                        family: f,
+                        iif,
+                        oifs,
+                        ..
+                    }) => !(*f == family && (*iif == vif || oifs.contains(vif))),
+                    Action::Kernel(KernelOp::DelVif {
+                        family: f, vif: v, ..
+                    }) => !(*f == family && *v == vif),
+                    _ => true,
+                });
+                // Free the slot first so that releasing the keys queues no DelVif.
+                self.vifs[fi][usize::from(vif.0)] = None;
+                if let Some(intf) = self.interfaces.get_mut(&ifindex) {
+                    intf.vif[fi] = None;
+                }
+                for (key, owners) in self.keys_on(ifindex, Some(family)) {
+                    for p in [owners.routing, owners.igmp].into_iter().flatten() {
+                        self.release_key(now, p, key, false);
+                    }
+                }
+                self.last_kernel_error = Some(MgmError::new(
+                    if error == ErrorCode::NotFound {
+                        ErrorCode::CanNotComplete
+                    } else {
+                        error
+                    },
+                    format!("the kernel refused to add {family} VIF {vif} for interface {ifindex}"),
+                ));
+            }
+            KernelOp::AddMfe {
+                family,
+                source,
+                group,
+                ..
+            } => {
+                let mk = (family, group, source);
+                if self.mfes.contains_key(&mk) {
+                    warn!(%source, %group, %error, "kernel refused AddMfe, entry forgotten");
+                    self.delete_mfe(mk);
+                    // The kernel may still hold an older version of the entry.
+                    self.actions.push_back(Action::Kernel(KernelOp::DelMfe {
+                        family,
+                        source,
+                        group,
+                    }));
+                }
+            }
+            KernelOp::DelMfe { source, group, .. } => {
+                debug!(%source, %group, %error, "kernel refused DelMfe (entry already gone)");
+            }
+            KernelOp::DelVif { vif, ifindex, .. } => {
+                debug!(%vif, %ifindex, %error, "kernel refused DelVif (VIF already gone)");
+            }
+        }
     }
+
+    /// Fire every timer due at or before `now`: callback deadlines (the silent protocols keep
+    /// the defaults) and MFE expiries.
     pub fn handle_timeout(&mut self, now: Instant) {
-        todo!()
+        while let Some(&(at, key)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, key));
+            match key {
+                TimerKey::Deadline(mk) => {
+                    let Some(m) = self.mfes.get_mut(&mk) else {
+                        continue;
+                    };
+                    m.deadline = None;
+                    let stage = m.stage;
+                    let pending: Vec<QueryId> =
+                        std::mem::take(&mut m.pending).into_iter().collect();
+                    for q in pending {
+                        self.queries.remove(&q);
+                    }
+                    match stage {
+                        Stage::Rpf => self.stage_creation(now, mk),
+                        Stage::Creation => self.install(now, mk),
+                        Stage::Installed => {}
+                    }
+                }
+                TimerKey::Expire(mk) => {
+                    if let Some(m) = self.mfes.get_mut(&mk) {
+                        m.expires = None;
+                        debug!(source = %mk.2, group = %mk.1, "MFE expired");
+                        self.delete_mfe(mk);
+                    }
+                }
+            }
+        }
     }
+
+    /// The client behind `protocol` vanished: release everything it owns (as release would,
+    /// with the usual alerts to others), end its enumerations, answer its queries with the
+    /// defaults and deregister it. Unknown handles are ignored.
     pub fn handle_disconnect(&mut self, now: Instant, protocol: ProtocolHandle) {
-        todo!()
+        let Some(p) = self.protocols.get(&protocol) else {
+            return;
+        };
+        let keys: Vec<InterfaceKey> = p.keys.iter().copied().collect();
+        for key in keys {
+            self.release_key(now, protocol, key, true);
+        }
+        self.forget_protocol(Some(now), protocol);
+        debug!(%protocol, "protocol disconnected and cleaned up");
     }
+
+    /// Queue the deletion of everything installed (every MFE, then every VIF) and forget all
+    /// state.
     pub fn shutdown(&mut self) {
-        todo!()
+        let installed: Vec<MfeKey> = self
+            .mfes
+            .iter()
+            .filter(|(_, m)| m.stage == Stage::Installed)
+            .map(|(k, _)| *k)
+            .collect();
+        for (family, group, source) in installed {
+            self.actions.push_back(Action::Kernel(KernelOp::DelMfe {
+                family,
+                source,
+                group,
+            }));
+        }
+        for family in [Family::Ipv4, Family::Ipv6] {
+            for (vif, slot) in self.vifs[family_index(family)].iter_mut().enumerate() {
+                if let Some(ifindex) = slot.take() {
+                    let vif = VifIndex(u16::try_from(vif).unwrap_or(u16::MAX));
+                    self.actions.push_back(Action::Kernel(KernelOp::DelVif {
+                        family,
+                        vif,
+                        ifindex,
+                    }));
+                }
+            }
+        }
+        self.protocols.clear();
+        self.interfaces.clear();
+        self.owners.clear();
+        self.records.clear();
+        self.scopes.clear();
+        self.mfes.clear();
+        self.queries.clear();
+        self.timers.clear();
+        self.enums.clear();
+        self.resyncing = false;
+    }
+
+    /// The error of the last refused kernel operation that undid a request (a refused
+    /// `AddVif`), if any; taken once. Cleared at the start of every request.
+    pub fn take_last_kernel_error(&mut self) -> Option<MgmError> {
+        self.last_kernel_error.take()
     }
 
     // ===== reads =====
+
+    /// Who owns `iface`.
     pub fn owners(&self, iface: InterfaceKey) -> Owners {
-        todo!()
+        self.owners.get(&iface).copied().unwrap_or_default()
     }
+
+    /// The VIF of (ifindex, family), when one is allocated.
     pub fn vif_of(&self, ifindex: IfIndex, family: Family) -> Option<VifIndex> {
-        todo!()
+        self.interfaces
+            .get(&ifindex)
+            .and_then(|i| i.vif[family_index(family)])
     }
+
+    /// The interface behind a VIF.
     pub fn ifindex_of_vif(&self, family: Family, vif: VifIndex) -> Option<IfIndex> {
-        todo!()
+        self.vifs[family_index(family)]
+            .get(usize::from(vif.0))
+            .copied()
+            .flatten()
     }
+
+    /// One known interface.
     pub fn interface(&self, ifindex: IfIndex) -> Option<InterfaceInfo> {
-        todo!()
+        self.interfaces.get(&ifindex).map(|i| InterfaceInfo {
+            link: i.link.clone(),
+            addresses: i.addresses.keys().copied().collect(),
+            vif_v4: i.vif[0],
+            vif_v6: i.vif[1],
+        })
     }
+
+    /// The ifindex of the interface called `name`.
     pub fn interface_by_name(&self, name: &str) -> Option<IfIndex> {
-        todo!()
+        self.interfaces
+            .iter()
+            .find(|(_, i)| i.link.name == name)
+            .map(|(k, _)| *k)
     }
+
+    /// Every known interface, by ifindex.
     pub fn interfaces(&self) -> Vec<InterfaceInfo> {
-        todo!()
+        self.interfaces
+            .keys()
+            .filter_map(|i| self.interface(*i))
+            .collect()
     }
+
+    /// Every registered protocol, by handle.
     pub fn protocols(&self) -> Vec<ProtocolInfo> {
-        todo!()
+        self.protocols
+            .keys()
+            .filter_map(|h| self.protocol(*h))
+            .collect()
     }
+
+    /// One registered protocol.
     pub fn protocol(&self, handle: ProtocolHandle) -> Option<ProtocolInfo> {
-        todo!()
+        self.protocols.get(&handle).map(|p| ProtocolInfo {
+            handle,
+            protocol_id: p.id,
+            component_id: p.component,
+            callbacks: p.callbacks.iter().collect(),
+            interfaces: p.keys.iter().copied().collect(),
+        })
     }
+
+    /// Every owned key, in key order.
     pub fn owned_interfaces(&self) -> Vec<OwnerInfo> {
-        todo!()
+        self.owners
+            .iter()
+            .filter_map(|(k, o)| {
+                Some(OwnerInfo {
+                    iface: *k,
+                    routing: o.routing,
+                    igmp: o.igmp,
+                    vif: self.vif_of(k.ifindex, k.family())?,
+                })
+            })
+            .collect()
     }
+
+    /// Every JOIN_STATE membership record, by protocol then key then scope.
     pub fn memberships(&self) -> Vec<MembershipInfo> {
-        todo!()
+        self.records
+            .iter()
+            .map(|&(protocol, iface, scope)| MembershipInfo {
+                protocol,
+                iface,
+                scope,
+            })
+            .collect()
     }
-    pub fn mfe(&self, now: Instant, family: Family, source: IpAddr, group: IpAddr)
-        -> Option<MfeInfo> {
-        todo!()
+
+    /// `MgmGetMfe` / `MgmGetMfeStats`: one MFE (pending ones included, `installed: false`).
+    pub fn mfe(
+        &self,
+        now: Instant,
+        family: Family,
+        source: IpAddr,
+        group: IpAddr,
+    ) -> Option<MfeInfo> {
+        let mk = (family, group, source);
+        self.mfes.get(&mk).map(|m| self.mfe_info(now, mk, m))
     }
+
+    /// `MgmGetFirstMfe` / `MgmGetNextMfe`: up to `max` MFEs of `family` in (group, source)
+    /// order, strictly after the cursor `after` = (source, group) (which need not exist), and
+    /// whether more remain.
     pub fn mfes_after(
         &self,
         now: Instant,
@@ -390,19 +1457,950 @@ impl Mgm {
         after: Option<(IpAddr, IpAddr)>,
         max: usize,
     ) -> (Vec<MfeInfo>, bool) {
-        todo!()
+        let start = match after {
+            Some((source, group)) => Bound::Excluded((family, group, source)),
+            None => Bound::Included((family, family.unspecified(), family.unspecified())),
+        };
+        let end = Bound::Included((family, max_addr(family), max_addr(family)));
+        let mut iter = self.mfes.range((start, end));
+        let out: Vec<MfeInfo> = iter
+            .by_ref()
+            .take(max)
+            .map(|(k, m)| self.mfe_info(now, *k, m))
+            .collect();
+        (out, iter.next().is_some())
     }
+
+    /// Number of MFEs (pending ones included).
     pub fn mfe_count(&self) -> usize {
-        todo!()
+        self.mfes.len()
     }
 
     // ===== what to do next =====
+
+    /// The next thing to do: a kernel operation to apply or a callback to deliver.
     #[must_use]
     pub fn poll_action(&mut self) -> Option<Action> {
-        todo!()
+        self.actions.pop_front()
     }
+
+    /// When [`Mgm::handle_timeout`] must next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        self.timers.first().map(|(at, _)| *at)
+    }
+}
+
+// ===== internal rules =====
+
+impl Mgm {
+    fn protocol_ref(&self, protocol: ProtocolHandle) -> Result<&Protocol, MgmError> {
+        self.protocols
+            .get(&protocol)
+            .ok_or_else(|| invalid(format!("unknown or stale protocol handle {protocol}")))
+    }
+
+    fn handles(&self, protocol: ProtocolHandle, callback: Callback) -> bool {
+        self.protocols
+            .get(&protocol)
+            .is_some_and(|p| p.callbacks.contains(callback))
+    }
+
+    fn is_igmp(&self, protocol: ProtocolHandle) -> bool {
+        self.protocols
+            .get(&protocol)
+            .is_some_and(|p| p.id.is_igmp())
+    }
+
+    /// Queue `notification` for `protocol` if it handles that callback.
+    fn notify(&mut self, protocol: ProtocolHandle, notification: Notification) {
+        let callback = match &notification {
+            Notification::CreationAlert { .. } => Callback::CreationAlert,
+            Notification::DisableIgmp { .. } => Callback::DisableIgmp,
+            Notification::EnableIgmp { .. } => Callback::EnableIgmp,
+            Notification::InterfaceDeleted { .. } => Callback::InterfaceDeleted,
+            Notification::JoinAlert { .. } => Callback::JoinAlert,
+            Notification::LocalJoin { .. } => Callback::LocalJoin,
+            Notification::LocalLeave { .. } => Callback::LocalLeave,
+            Notification::PruneAlert { .. } => Callback::PruneAlert,
+            Notification::Rpf { .. } => Callback::Rpf,
+            Notification::WrongIf { .. } => Callback::WrongIf,
+        };
+        if self.handles(protocol, callback) {
+            self.push_notify(protocol, notification);
+        }
+    }
+
+    fn push_notify(&mut self, protocol: ProtocolHandle, notification: Notification) {
+        self.actions.push_back(Action::Notify {
+            protocol,
+            notification,
+        });
+    }
+
+    /// The protocol answering for `iface`: its routing owner, else its IGMP owner.
+    fn owner_of(&self, iface: InterfaceKey) -> Option<ProtocolHandle> {
+        self.owners.get(&iface).and_then(|o| o.routing.or(o.igmp))
+    }
+
+    /// Owned keys of `ifindex` (of `family`, or both), with their owners.
+    fn keys_on(&self, ifindex: IfIndex, family: Option<Family>) -> Vec<(InterfaceKey, Owners)> {
+        let lo = InterfaceKey {
+            ifindex,
+            next_hop: Family::Ipv4.unspecified(),
+        };
+        let hi = InterfaceKey {
+            ifindex,
+            next_hop: max_addr(Family::Ipv6),
+        };
+        self.owners
+            .range(lo..=hi)
+            .filter(|(k, _)| family.is_none_or(|f| k.family() == f))
+            .map(|(k, o)| (*k, *o))
+            .collect()
+    }
+
+    /// The owned key of (ifindex, family) that traffic through `hint` belongs to: (ifindex,
+    /// hint) if owned, else the whole link if owned, else the lowest owned key.
+    fn owned_key_for(
+        &self,
+        ifindex: IfIndex,
+        family: Family,
+        hint: Option<IpAddr>,
+    ) -> Option<InterfaceKey> {
+        if let Some(h) = hint.filter(|h| Family::of(*h) == family) {
+            let key = InterfaceKey {
+                ifindex,
+                next_hop: h,
+            };
+            if self.owners.contains_key(&key) {
+                return Some(key);
+            }
+        }
+        let link = InterfaceKey::link(ifindex, family);
+        if self.owners.contains_key(&link) {
+            return Some(link);
+        }
+        self.keys_on(ifindex, Some(family)).first().map(|(k, _)| *k)
+    }
+
+    fn allocate_vif(&mut self, ifindex: IfIndex, family: Family) -> Result<VifIndex, MgmError> {
+        let fi = family_index(family);
+        let Some(slot) = self.vifs[fi].iter().position(Option::is_none) else {
+            return Err(MgmError::new(
+                ErrorCode::NotEnoughMemory,
+                format!("all {} {family} VIFs are in use", self.config.max_vifs),
+            ));
+        };
+        let vif = VifIndex(u16::try_from(slot).unwrap_or(u16::MAX));
+        self.vifs[fi][slot] = Some(ifindex);
+        if let Some(intf) = self.interfaces.get_mut(&ifindex) {
+            intf.vif[fi] = Some(vif);
+        }
+        Ok(vif)
+    }
+
+    /// Free the VIF of (ifindex, family) when no key of it is owned any more.
+    fn free_vif_if_unused(&mut self, ifindex: IfIndex, family: Family) {
+        if !self.keys_on(ifindex, Some(family)).is_empty() {
+            return;
+        }
+        let fi = family_index(family);
+        let Some(vif) = self
+            .interfaces
+            .get_mut(&ifindex)
+            .and_then(|i| i.vif[fi].take())
+        else {
+            return;
+        };
+        if let Some(slot) = self.vifs[fi].get_mut(usize::from(vif.0)) {
+            *slot = None;
+        }
+        self.actions.push_back(Action::Kernel(KernelOp::DelVif {
+            family,
+            vif,
+            ifindex,
+        }));
+    }
+
+    /// Validation shared by add and delete membership. Returns the (S,G) MFE a
+    /// FORWARD_STATE request applies to, if it exists.
+    fn check_membership_request(
+        &self,
+        protocol: ProtocolHandle,
+        scope: SourceGroup,
+        iface: InterfaceKey,
+        flags: MembershipFlags,
+    ) -> Result<Option<MfeKey>, MgmError> {
+        self.protocol_ref(protocol)?;
+        if iface.family() != scope.family {
+            return Err(invalid(format!(
+                "{iface} is not an {} interface key (scope {scope})",
+                scope.family
+            )));
+        }
+        if !self.interfaces.contains_key(&iface.ifindex) {
+            return Err(not_found(format!(
+                "interface {} does not exist",
+                iface.ifindex
+            )));
+        }
+        let owners = self.owners(iface);
+        if owners.routing != Some(protocol) && owners.igmp != Some(protocol) {
+            return Err(invalid(match owners.routing.or(owners.igmp) {
+                Some(other) => format!("{iface} is owned by protocol {other}, not {protocol}"),
+                None => format!("protocol {protocol} does not own {iface}"),
+            }));
+        }
+        if !flags.join_state() && !flags.forward_state() {
+            return Err(invalid(format!(
+                "flags {:#x}: set JOIN_STATE (0x1) and/or FORWARD_STATE (0x2)",
+                flags.0
+            )));
+        }
+        if !flags.forward_state() {
+            return Ok(None);
+        }
+        let (Some(source), Some(group)) = (scope.source, scope.group) else {
+            return Err(invalid(format!(
+                "FORWARD_STATE needs an (S,G) scope, not {scope}"
+            )));
+        };
+        let mk = (scope.family, group, source);
+        Ok(self.mfes.contains_key(&mk).then_some(mk))
+    }
+
+    fn check_answer(
+        &self,
+        protocol: ProtocolHandle,
+        query: QueryId,
+        kind: impl Fn(&QueryKind) -> bool,
+    ) -> Result<MfeKey, MgmError> {
+        self.protocol_ref(protocol)?;
+        let q = self
+            .queries
+            .get(&query)
+            .ok_or_else(|| not_found(format!("unknown or expired query {}", query.0)))?;
+        if q.protocol != protocol {
+            return Err(invalid(format!(
+                "query {} was not asked to protocol {protocol}",
+                query.0
+            )));
+        }
+        if !kind(&q.kind) {
+            return Err(invalid(format!("query {} is of another kind", query.0)));
+        }
+        if !self.mfes.contains_key(&q.mfe) {
+            return Err(not_found(format!(
+                "the forwarding entry of query {} is gone",
+                query.0
+            )));
+        }
+        Ok(q.mfe)
+    }
+
+    fn new_query(&mut self, protocol: ProtocolHandle, mfe: MfeKey, kind: QueryKind) -> QueryId {
+        let id = QueryId(self.next_query);
+        self.next_query += 1;
+        self.queries.insert(
+            id,
+            Query {
+                protocol,
+                mfe,
+                kind,
+            },
+        );
+        id
+    }
+
+    // ----- memberships -----
+
+    /// The protocol owning the RPF interface toward the source of an (S,G) scope.
+    fn rpf_owner(&self, scope: SourceGroup, rpf: Option<&Route>) -> Option<ProtocolHandle> {
+        let (source, group) = (scope.source?, scope.group?);
+        if let Some(m) = self.mfes.get(&(scope.family, group, source)) {
+            return self.owner_of(m.iif);
+        }
+        let owner = rpf
+            .and_then(|r| self.owned_key_for(r.ifindex, scope.family, r.gateway))
+            .and_then(|k| self.owner_of(k));
+        if owner.is_none() {
+            debug!(%scope, "no RPF interface owner known, (S,G) alert not sent");
+        }
+        owner
+    }
+
+    fn insert_membership(
+        &mut self,
+        _now: Instant,
+        protocol: ProtocolHandle,
+        iface: InterfaceKey,
+        scope: SourceGroup,
+        rpf: Option<&Route>,
+    ) {
+        self.records.insert((protocol, iface, scope));
+        let entry = self.scopes.entry(scope).or_default();
+        let scope_was_empty = entry.keys.is_empty();
+        let keys = entry.by_protocol.entry(protocol).or_default();
+        let protocol_first = keys.is_empty();
+        keys.insert(iface);
+        let count = entry.keys.entry(iface).or_insert(0);
+        *count += 1;
+        let key_first = *count == 1;
+        let others: Vec<ProtocolHandle> = entry
+            .by_protocol
+            .keys()
+            .copied()
+            .filter(|p| *p != protocol)
+            .collect();
+
+        // MGM join-alert recipients (spec 3.4, 5.8).
+        let alert = Notification::JoinAlert {
+            scope,
+            member_update: true,
+        };
+        if scope.source.is_some() {
+            if scope_was_empty {
+                if let Some(owner) = self.rpf_owner(scope, rpf).filter(|o| *o != protocol) {
+                    self.notify(owner, alert);
+                }
+            }
+        } else if protocol_first {
+            match others.as_slice() {
+                [] => {
+                    let all: Vec<ProtocolHandle> = self
+                        .protocols
+                        .keys()
+                        .copied()
+                        .filter(|p| *p != protocol)
+                        .collect();
+                    for p in all {
+                        self.notify(p, alert.clone());
+                    }
+                }
+                [first] => self.notify(*first, alert),
+                _ => {}
+            }
+        }
+        // MGM: IGMP joins on a routing-owned interface -> local join to the owner.
+        if self.is_igmp(protocol) {
+            if let Some(owner) = self.owners(iface).routing.filter(|o| *o != protocol) {
+                self.notify(owner, Notification::LocalJoin { scope, iface });
+            }
+        }
+        if key_first {
+            for mk in self.matching_mfes(scope) {
+                self.add_oif(mk, iface);
+            }
+        }
+    }
+
+    fn remove_membership(
+        &mut self,
+        _now: Instant,
+        protocol: ProtocolHandle,
+        iface: InterfaceKey,
+        scope: SourceGroup,
+        rpf: Option<&Route>,
+        local_alerts: bool,
+    ) {
+        if !self.records.remove(&(protocol, iface, scope)) {
+            return;
+        }
+        let Some(entry) = self.scopes.get_mut(&scope) else {
+            return;
+        };
+        let mut protocol_last = false;
+        if let Some(keys) = entry.by_protocol.get_mut(&protocol) {
+            keys.remove(&iface);
+            if keys.is_empty() {
+                entry.by_protocol.remove(&protocol);
+                protocol_last = true;
+            }
+        }
+        let mut key_last = false;
+        if let Some(count) = entry.keys.get_mut(&iface) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                entry.keys.remove(&iface);
+                key_last = true;
+            }
+        }
+        let scope_empty = entry.keys.is_empty();
+        let remaining: Vec<ProtocolHandle> = entry.by_protocol.keys().copied().collect();
+        if scope_empty {
+            self.scopes.remove(&scope);
+        }
+
+        // MGM prune-alert recipients (spec 3.3, 5.8).
+        let timeout = u32::try_from(self.config.mfe_timeout.as_secs()).unwrap_or(u32::MAX);
+        let alert = Notification::PruneAlert {
+            query: None,
+            scope,
+            iface: Some(iface),
+            member_delete: true,
+            timeout,
+        };
+        if scope.source.is_some() {
+            if scope_empty {
+                if let Some(owner) = self.rpf_owner(scope, rpf).filter(|o| *o != protocol) {
+                    self.notify(owner, alert);
+                }
+            }
+        } else if protocol_last {
+            match remaining.as_slice() {
+                [] => {
+                    let all: Vec<ProtocolHandle> = self
+                        .protocols
+                        .keys()
+                        .copied()
+                        .filter(|p| *p != protocol)
+                        .collect();
+                    for p in all {
+                        self.notify(p, alert.clone());
+                    }
+                }
+                [last] => self.notify(*last, alert),
+                _ => {}
+            }
+        }
+        if local_alerts && self.is_igmp(protocol) {
+            if let Some(owner) = self.owners(iface).routing.filter(|o| *o != protocol) {
+                self.notify(owner, Notification::LocalLeave { scope, iface });
+            }
+        }
+        if key_last {
+            for mk in self.matching_mfes(scope) {
+                self.remove_oif_if_uncovered(mk, iface);
+            }
+        }
+    }
+
+    /// Drop every membership `protocol` has on `iface`.
+    fn drop_memberships_of(
+        &mut self,
+        now: Instant,
+        protocol: ProtocolHandle,
+        iface: InterfaceKey,
+        local_alerts: bool,
+    ) {
+        let lo = SourceGroup::star_star(Family::Ipv4);
+        let hi = SourceGroup {
+            family: Family::Ipv6,
+            source: Some(max_addr(Family::Ipv6)),
+            group: Some(max_addr(Family::Ipv6)),
+        };
+        let scopes: Vec<SourceGroup> = self
+            .records
+            .range((protocol, iface, lo)..=(protocol, iface, hi))
+            .map(|r| r.2)
+            .collect();
+        for scope in scopes {
+            self.remove_membership(now, protocol, iface, scope, None, local_alerts);
+        }
+    }
+
+    /// The MFEs a membership of `scope` shapes.
+    fn matching_mfes(&self, scope: SourceGroup) -> Vec<MfeKey> {
+        let f = scope.family;
+        match (scope.source, scope.group) {
+            (Some(s), Some(g)) => {
+                let mk = (f, g, s);
+                if self.mfes.contains_key(&mk) {
+                    vec![mk]
+                } else {
+                    Vec::new()
+                }
+            }
+            (None, Some(g)) => self
+                .mfes
+                .range((f, g, f.unspecified())..=(f, g, max_addr(f)))
+                .map(|(k, _)| *k)
+                .collect(),
+            _ => self
+                .mfes
+                .range((f, f.unspecified(), f.unspecified())..=(f, max_addr(f), max_addr(f)))
+                .map(|(k, _)| *k)
+                .collect(),
+        }
+    }
+
+    /// Whether some membership or a FORWARD_STATE force still puts `iface` in `mk`'s list.
+    fn covered(&self, mk: MfeKey, iface: InterfaceKey) -> bool {
+        let (f, g, s) = mk;
+        let scopes = [
+            SourceGroup {
+                family: f,
+                source: Some(s),
+                group: Some(g),
+            },
+            SourceGroup {
+                family: f,
+                source: None,
+                group: Some(g),
+            },
+            SourceGroup::star_star(f),
+        ];
+        if scopes.iter().any(|sc| {
+            self.scopes
+                .get(sc)
+                .is_some_and(|e| e.keys.contains_key(&iface))
+        }) {
+            return true;
+        }
+        self.mfes.get(&mk).is_some_and(|m| {
+            m.forced
+                .range((iface, ProtocolHandle(0))..=(iface, ProtocolHandle(u32::MAX)))
+                .next()
+                .is_some()
+        })
+    }
+
+    fn add_oif(&mut self, mk: MfeKey, iface: InterfaceKey) {
+        let Some(m) = self.mfes.get_mut(&mk) else {
+            return;
+        };
+        if iface.ifindex == m.iif.ifindex || m.disabled.contains(&iface) || m.oifs.contains(&iface)
+        {
+            return;
+        }
+        let before = self.kernel_oifs(mk);
+        if let Some(m) = self.mfes.get_mut(&mk) {
+            m.oifs.insert(iface);
+        }
+        self.oifs_changed(mk, before);
+    }
+
+    fn remove_oif_if_uncovered(&mut self, mk: MfeKey, iface: InterfaceKey) {
+        if !self.mfes.get(&mk).is_some_and(|m| m.oifs.contains(&iface)) || self.covered(mk, iface) {
+            return;
+        }
+        let before = self.kernel_oifs(mk);
+        if let Some(m) = self.mfes.get_mut(&mk) {
+            m.oifs.remove(&iface);
+        }
+        self.oifs_changed(mk, before);
+    }
+
+    fn force_oif(&mut self, mk: MfeKey, iface: InterfaceKey, protocol: ProtocolHandle) {
+        if let Some(m) = self.mfes.get_mut(&mk) {
+            m.forced.insert((iface, protocol));
+            m.disabled.remove(&iface);
+        }
+        self.add_oif(mk, iface);
+    }
+
+    fn unforce_oif(&mut self, mk: MfeKey, iface: InterfaceKey, protocol: ProtocolHandle) {
+        if let Some(m) = self.mfes.get_mut(&mk) {
+            m.forced.remove(&(iface, protocol));
+        }
+        self.remove_oif_if_uncovered(mk, iface);
+    }
+
+    /// The outgoing VIFs of an MFE as the kernel sees them.
+    fn kernel_oifs(&self, mk: MfeKey) -> VifSet {
+        let mut set = VifSet::EMPTY;
+        if let Some(m) = self.mfes.get(&mk) {
+            for k in &m.oifs {
+                if let Some(v) = self.vif_of(k.ifindex, mk.0) {
+                    set.insert(v);
+                }
+            }
+        }
+        set
+    }
+
+    fn add_mfe_op(&self, mk: MfeKey) -> Option<KernelOp> {
+        let m = self.mfes.get(&mk)?;
+        let iif = self.vif_of(m.iif.ifindex, mk.0)?;
+        Some(KernelOp::AddMfe {
+            family: mk.0,
+            source: mk.2,
+            group: mk.1,
+            iif,
+            oifs: self.kernel_oifs(mk),
+        })
+    }
+
+    /// After an outgoing-list change of `mk` (whose kernel list was `before`): update the
+    /// kernel and raise the MFE-level join / prune alert to the iif owner.
+    fn oifs_changed(&mut self, mk: MfeKey, before: VifSet) {
+        let Some(m) = self.mfes.get(&mk) else {
+            return;
+        };
+        if m.stage != Stage::Installed {
+            return;
+        }
+        let after = self.kernel_oifs(mk);
+        if after == before {
+            return;
+        }
+        if let Some(op) = self.add_mfe_op(mk) {
+            self.actions.push_back(Action::Kernel(op));
+        }
+        let scope = SourceGroup {
+            family: mk.0,
+            source: Some(mk.2),
+            group: Some(mk.1),
+        };
+        if before.is_empty() && !after.is_empty() {
+            if let Some(owner) = self.owner_of(m.iif) {
+                self.notify(
+                    owner,
+                    Notification::JoinAlert {
+                        scope,
+                        member_update: false,
+                    },
+                );
+            }
+        } else if !before.is_empty() && after.is_empty() {
+            self.negative_prune_alert(mk);
+        }
+    }
+
+    /// Tell the iif owner that `mk` forwards nowhere; it may answer with a cache timeout.
+    fn negative_prune_alert(&mut self, mk: MfeKey) {
+        let Some(m) = self.mfes.get(&mk) else {
+            return;
+        };
+        let iif = m.iif;
+        let timeout = m.timeout_secs;
+        let Some(owner) = self
+            .owner_of(iif)
+            .filter(|o| self.handles(*o, Callback::PruneAlert))
+        else {
+            return;
+        };
+        let query = self.new_query(owner, mk, QueryKind::Prune);
+        if let Some(old) = self
+            .mfes
+            .get_mut(&mk)
+            .and_then(|m| m.prune_query.replace(query))
+        {
+            self.queries.remove(&old);
+        }
+        let scope = SourceGroup {
+            family: mk.0,
+            source: Some(mk.2),
+            group: Some(mk.1),
+        };
+        self.push_notify(
+            owner,
+            Notification::PruneAlert {
+                query: Some(query),
+                scope,
+                iface: Some(iif),
+                member_delete: false,
+                timeout,
+            },
+        );
+    }
+
+    // ----- MFE life cycle -----
+
+    /// The outgoing keys a new MFE gets from the memberships.
+    fn membership_oifs(&self, mk: MfeKey, iif: InterfaceKey) -> BTreeSet<InterfaceKey> {
+        let (f, g, s) = mk;
+        let scopes = [
+            SourceGroup {
+                family: f,
+                source: Some(s),
+                group: Some(g),
+            },
+            SourceGroup {
+                family: f,
+                source: None,
+                group: Some(g),
+            },
+            SourceGroup::star_star(f),
+        ];
+        scopes
+            .iter()
+            .filter_map(|sc| self.scopes.get(sc))
+            .flat_map(|e| e.keys.keys().copied())
+            .filter(|k| k.ifindex != iif.ifindex)
+            .collect()
+    }
+
+    /// RPF is settled: build the outgoing list and send the creation alerts (or install).
+    fn stage_creation(&mut self, now: Instant, mk: MfeKey) {
+        let Some(m) = self.mfes.get(&mk) else {
+            return;
+        };
+        // The iif may have lost its VIF while the RPF query was open: fall back to arrival.
+        let mut iif = m.iif;
+        if self.owner_of(iif).is_none() || self.vif_of(iif.ifindex, mk.0).is_none() {
+            iif = m.arrival;
+        }
+        let mut oifs = self.membership_oifs(mk, iif);
+        if let Some(m) = self.mfes.get(&mk) {
+            oifs.retain(|k| !m.disabled.contains(k));
+            for (k, _) in &m.forced {
+                if k.ifindex != iif.ifindex {
+                    oifs.insert(*k);
+                }
+            }
+        }
+        let mut by_owner: BTreeMap<ProtocolHandle, Vec<OifEntry>> = BTreeMap::new();
+        for k in &oifs {
+            let owners = self.owners(*k);
+            if let Some(owner) = owners.routing.or(owners.igmp) {
+                by_owner.entry(owner).or_default().push(OifEntry {
+                    iface: *k,
+                    igmp: owners.igmp.is_some(),
+                    enabled: true,
+                });
+            }
+        }
+        if let Some(m) = self.mfes.get_mut(&mk) {
+            m.iif = iif;
+            m.oifs = oifs;
+            m.stage = Stage::Creation;
+        }
+        self.clear_deadline(mk);
+        let (_, group, source) = mk;
+        for (owner, entries) in by_owner {
+            if !self.handles(owner, Callback::CreationAlert) {
+                continue;
+            }
+            let offered = entries.iter().map(|e| e.iface).collect();
+            let query = self.new_query(owner, mk, QueryKind::Creation { offered });
+            if let Some(m) = self.mfes.get_mut(&mk) {
+                m.pending.insert(query);
+            }
+            self.push_notify(
+                owner,
+                Notification::CreationAlert {
+                    query,
+                    source,
+                    group,
+                    iif,
+                    oifs: entries,
+                },
+            );
+        }
+        if self.mfes.get(&mk).is_some_and(|m| m.pending.is_empty()) {
+            self.install(now, mk);
+        } else {
+            self.arm_deadline(now, mk);
+        }
+    }
+
+    fn install(&mut self, now: Instant, mk: MfeKey) {
+        self.clear_deadline(mk);
+        let Some(m) = self.mfes.get_mut(&mk) else {
+            return;
+        };
+        m.stage = Stage::Installed;
+        let pending: Vec<QueryId> = std::mem::take(&mut m.pending).into_iter().collect();
+        for q in pending {
+            self.queries.remove(&q);
+        }
+        let Some(op) = self.add_mfe_op(mk) else {
+            warn!(source = %mk.2, group = %mk.1, "incoming interface has no VIF, MFE dropped");
+            self.delete_mfe(mk);
+            return;
+        };
+        self.actions.push_back(Action::Kernel(op));
+        self.arm_expiry(now, mk);
+        if self.kernel_oifs(mk).is_empty() {
+            self.negative_prune_alert(mk);
+        }
+    }
+
+    fn arm_deadline(&mut self, now: Instant, mk: MfeKey) {
+        self.clear_deadline(mk);
+        let at = now + self.config.callback_deadline;
+        if let Some(m) = self.mfes.get_mut(&mk) {
+            m.deadline = Some(at);
+            self.timers.insert((at, TimerKey::Deadline(mk)));
+        }
+    }
+
+    fn clear_deadline(&mut self, mk: MfeKey) {
+        if let Some(at) = self.mfes.get_mut(&mk).and_then(|m| m.deadline.take()) {
+            self.timers.remove(&(at, TimerKey::Deadline(mk)));
+        }
+    }
+
+    /// (Re)start the expiry of `mk` from `now` with its timeout (0: not aged).
+    fn arm_expiry(&mut self, now: Instant, mk: MfeKey) {
+        let Some(m) = self.mfes.get_mut(&mk) else {
+            return;
+        };
+        if let Some(at) = m.expires.take() {
+            self.timers.remove(&(at, TimerKey::Expire(mk)));
+        }
+        if m.timeout_secs > 0 {
+            let at = now + Duration::from_secs(u64::from(m.timeout_secs));
+            m.expires = Some(at);
+            self.timers.insert((at, TimerKey::Expire(mk)));
+        }
+    }
+
+    /// Forget `mk` (queuing DelMfe when it was installed), its timers and queries.
+    fn delete_mfe(&mut self, mk: MfeKey) {
+        let Some(m) = self.mfes.remove(&mk) else {
+            return;
+        };
+        if let Some(at) = m.deadline {
+            self.timers.remove(&(at, TimerKey::Deadline(mk)));
+        }
+        if let Some(at) = m.expires {
+            self.timers.remove(&(at, TimerKey::Expire(mk)));
+        }
+        for q in m.pending.iter().chain(m.prune_query.iter()) {
+            self.queries.remove(q);
+        }
+        if m.stage == Stage::Installed {
+            let (family, group, source) = mk;
+            self.actions.push_back(Action::Kernel(KernelOp::DelMfe {
+                family,
+                source,
+                group,
+            }));
+        }
+    }
+
+    fn mfe_info(&self, now: Instant, mk: MfeKey, m: &Mfe) -> MfeInfo {
+        let (family, group, source) = mk;
+        MfeInfo {
+            family,
+            source,
+            group,
+            iif: m.iif,
+            iif_vif: self
+                .vif_of(m.iif.ifindex, family)
+                .unwrap_or(VifIndex(MAX_VIFS)),
+            iif_protocol: self
+                .owner_of(m.iif)
+                .and_then(|h| self.protocols.get(&h))
+                .map(|p| p.id),
+            upstream: m.upstream,
+            route: m.route.clone(),
+            oifs: m.oifs.iter().copied().collect(),
+            installed: m.stage == Stage::Installed,
+            uptime_secs: now.saturating_duration_since(m.created).as_secs(),
+            expires_in_secs: m
+                .expires
+                .map(|at| at.saturating_duration_since(now).as_secs()),
+            timeout_secs: m.timeout_secs,
+            counters: m.counters,
+        }
+    }
+
+    // ----- ownership changes -----
+
+    /// `protocol` stops owning `iface` (it does own it). `handshake`: run Disable/Enable-IGMP
+    /// when the routing owner leaves a key IGMP also has.
+    fn release_key(
+        &mut self,
+        now: Instant,
+        protocol: ProtocolHandle,
+        iface: InterfaceKey,
+        handshake: bool,
+    ) {
+        let owners = self.owners(iface);
+        let is_routing = owners.routing == Some(protocol);
+        let igmp = if is_routing { owners.igmp } else { None };
+        let handshake = handshake && igmp.is_some();
+        if handshake {
+            if let Some(i) = igmp {
+                self.notify(i, Notification::DisableIgmp { iface });
+            }
+        }
+        self.drop_memberships_of(now, protocol, iface, true);
+        if handshake {
+            if let Some(i) = igmp {
+                self.drop_memberships_of(now, i, iface, false);
+            }
+        }
+        // MFEs: delete those whose incoming interface this protocol answered for; drop its
+        // FORWARD_STATE forces on the key.
+        let iif_owner = is_routing || owners.routing.is_none();
+        let family = iface.family();
+        let all = SourceGroup::star_star(family);
+        for mk in self.matching_mfes(all) {
+            let Some(m) = self.mfes.get(&mk) else {
+                continue;
+            };
+            if iif_owner && m.iif == iface {
+                self.delete_mfe(mk);
+            } else if m.forced.contains(&(iface, protocol)) {
+                self.unforce_oif(mk, iface, protocol);
+            }
+        }
+        if let Some(o) = self.owners.get_mut(&iface) {
+            if is_routing {
+                o.routing = None;
+            } else {
+                o.igmp = None;
+            }
+            if o.routing.is_none() && o.igmp.is_none() {
+                self.owners.remove(&iface);
+            }
+        }
+        if let Some(p) = self.protocols.get_mut(&protocol) {
+            p.keys.remove(&iface);
+        }
+        self.free_vif_if_unused(iface.ifindex, family);
+        if handshake {
+            if let Some(i) = igmp {
+                self.notify(i, Notification::EnableIgmp { iface });
+            }
+        }
+    }
+
+    fn remove_interface(&mut self, now: Instant, ifindex: IfIndex) {
+        let keys = self.keys_on(ifindex, None);
+        for (key, owners) in &keys {
+            for p in [owners.routing, owners.igmp].into_iter().flatten() {
+                self.notify(p, Notification::InterfaceDeleted { iface: *key });
+            }
+        }
+        for (key, owners) in keys {
+            for p in [owners.routing, owners.igmp].into_iter().flatten() {
+                self.release_key(now, p, key, false);
+            }
+        }
+        if self.interfaces.remove(&ifindex).is_some() {
+            debug!(%ifindex, "interface removed");
+        }
+    }
+
+    /// Deregistration: end enumerations, default-answer queries, forget the protocol. With
+    /// `now`, the MFEs waiting only for it proceed at once; without, at their deadline.
+    fn forget_protocol(&mut self, now: Option<Instant>, protocol: ProtocolHandle) {
+        let Some(p) = self.protocols.remove(&protocol) else {
+            return;
+        };
+        for e in p.enums {
+            self.enums.remove(&e);
+        }
+        let mine: Vec<(QueryId, MfeKey, QueryKind)> = self
+            .queries
+            .iter()
+            .filter(|(_, q)| q.protocol == protocol)
+            .map(|(id, q)| (*id, q.mfe, q.kind.clone()))
+            .collect();
+        for (id, mk, kind) in mine {
+            self.queries.remove(&id);
+            let Some(m) = self.mfes.get_mut(&mk) else {
+                continue;
+            };
+            if kind == QueryKind::Prune {
+                m.prune_query = None;
+                continue;
+            }
+            m.pending.remove(&id);
+            let (stage, empty) = (m.stage, m.pending.is_empty());
+            if let (Some(now), true) = (now, empty) {
+                match stage {
+                    Stage::Rpf => self.stage_creation(now, mk),
+                    Stage::Creation => self.install(now, mk),
+                    Stage::Installed => {}
+                }
+            }
+        }
     }
 }

@@ -5,9 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// A protocol ID (`dwProtocolId`, routprot.h values).
-#[derive(
-    Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ProtocolId(pub u32);
 
@@ -35,16 +33,12 @@ impl fmt::Display for ProtocolId {
 }
 
 /// A component (instance) ID (`dwComponentId`); (protocol ID, component ID) names one client.
-#[derive(
-    Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ComponentId(pub u32);
 
 /// A registration handle, issued by `register_protocol`, never reused by the same `Mgm`.
-#[derive(
-    Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ProtocolHandle(pub u32);
 
@@ -56,9 +50,7 @@ impl fmt::Display for ProtocolHandle {
 
 /// One MGM callback (the slots of `ROUTING_PROTOCOL_CONFIG`, plus `InterfaceDeleted`, our
 /// Linux addition for links that vanish).
-#[derive(
-    Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Callback {
     /// `PMGM_CREATION_ALERT_CALLBACK`.
