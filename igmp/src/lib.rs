@@ -5,8 +5,12 @@
 //! - [`router`]: one [`Interface`] per (ifindex, family) — querier election, queries, timers,
 //!   per-source INCLUDE/EXCLUDE state (RFC 9776 / RFC 9777), old-version host compatibility,
 //!   SSM (RFC 4604), optional explicit host tracking — producing [`Output`]s.
+//!
+//! The crate reads no clock and does no I/O: every method that depends on time takes `now`.
 
 #![warn(missing_docs)]
 
 pub mod packet;
 pub mod router;
+
+pub use router::{Config, FilterMode, Interface, InterfaceState, Output};
