@@ -1225,13 +1225,9 @@ impl Mgm {
                 let mk = (family, group, source);
                 if self.mfes.contains_key(&mk) {
                     warn!(%source, %group, %error, "kernel refused AddMfe, entry forgotten");
+                    // Installed, so this queues a DelMfe: the kernel may still hold an
+                    // older version of the entry.
                     self.delete_mfe(mk);
-                    // The kernel may still hold an older version of the entry.
-                    self.actions.push_back(Action::Kernel(KernelOp::DelMfe {
-                        family,
-                        source,
-                        group,
-                    }));
                 }
             }
             KernelOp::DelMfe { source, group, .. } => {
