@@ -329,6 +329,7 @@ pub struct IpmrTable {
     pub vifs: Vec<KernelVif>,
 }
 
+const IFLA_AF_SPEC: u16 = 26;
 const IPMRA_TABLE_ID: u16 = 1;
 const IPMRA_TABLE_VIFS: u16 = 6;
 const IPMRA_VIF: u16 = 1;
@@ -336,8 +337,38 @@ const IPMRA_VIFA_IFINDEX: u16 = 1;
 const IPMRA_VIFA_VIF_ID: u16 = 2;
 const IPMRA_VIFA_FLAGS: u16 = 3;
 
-/// Parse the payload of an IPMR `RTM_NEWLINK` (a `struct ifinfomsg`, then `IPMRA_TABLE_*`
-/// attributes with the nested `IPMRA_TABLE_VIFS` → `IPMRA_VIF` → `IPMRA_VIFA_*`).
+fn parse_vifs(data: &[u8]) -> Vec<KernelVif> {
+    let mut vifs = Vec::new();
+    for (vif_kind, vif_data) in attributes(data) {
+        if vif_kind != IPMRA_VIF {
+            continue;
+        }
+        let (mut ifindex, mut id, mut flags) = (None, None, 0u32);
+        for (a, d) in attributes(vif_data) {
+            match a {
+                IPMRA_VIFA_IFINDEX => ifindex = uint(d),
+                IPMRA_VIFA_VIF_ID => id = uint(d),
+                IPMRA_VIFA_FLAGS => flags = uint(d).unwrap_or(0) as u32,
+                _ => {}
+            }
+        }
+        if let (Some(ifindex), Some(id)) = (ifindex, id) {
+            vifs.push(KernelVif {
+                family: Family::Ipv4,
+                table: 0,
+                vif: VifIndex(u16::try_from(id).unwrap_or(u16::MAX)),
+                ifindex: IfIndex(u32::try_from(ifindex).unwrap_or(0)),
+                flags,
+                is_static: flags & VIFF_STATIC != 0,
+            });
+        }
+    }
+    vifs
+}
+
+/// Parse the payload of an IPMR `RTM_NEWLINK`: a `struct ifinfomsg`, then `IFLA_AF_SPEC`
+/// holding the `IPMRA_TABLE_*` attributes, with the nested `IPMRA_TABLE_VIFS` → `IPMRA_VIF` →
+/// `IPMRA_VIFA_*` (kernel `ipmr_rtm_dumplink`).
 ///
 /// # Errors
 ///
@@ -352,36 +383,16 @@ pub fn parse_ipmr_link(payload: &[u8]) -> Result<IpmrTable, Error> {
     }
     let mut table = None;
     let mut vifs = Vec::new();
-    for (kind, data) in attributes(&payload[IFINFOMSG_LEN..]) {
-        match kind {
-            IPMRA_TABLE_ID => table = uint(data).and_then(|t| u32::try_from(t).ok()),
-            IPMRA_TABLE_VIFS => {
-                for (vif_kind, vif_data) in attributes(data) {
-                    if vif_kind != IPMRA_VIF {
-                        continue;
-                    }
-                    let (mut ifindex, mut id, mut flags) = (None, None, 0u32);
-                    for (a, d) in attributes(vif_data) {
-                        match a {
-                            IPMRA_VIFA_IFINDEX => ifindex = uint(d),
-                            IPMRA_VIFA_VIF_ID => id = uint(d),
-                            IPMRA_VIFA_FLAGS => flags = uint(d).unwrap_or(0) as u32,
-                            _ => {}
-                        }
-                    }
-                    if let (Some(ifindex), Some(id)) = (ifindex, id) {
-                        vifs.push(KernelVif {
-                            family: Family::Ipv4,
-                            table: 0,
-                            vif: VifIndex(u16::try_from(id).unwrap_or(u16::MAX)),
-                            ifindex: IfIndex(u32::try_from(ifindex).unwrap_or(0)),
-                            flags,
-                            is_static: flags & VIFF_STATIC != 0,
-                        });
-                    }
-                }
+    for (kind, af_spec) in attributes(&payload[IFINFOMSG_LEN..]) {
+        if kind != IFLA_AF_SPEC {
+            continue;
+        }
+        for (kind, data) in attributes(af_spec) {
+            match kind {
+                IPMRA_TABLE_ID => table = uint(data).and_then(|t| u32::try_from(t).ok()),
+                IPMRA_TABLE_VIFS => vifs.extend(parse_vifs(data)),
+                _ => {}
             }
-            _ => {}
         }
     }
     let table = table.ok_or(Error::Decode {
@@ -417,11 +428,12 @@ mod tests {
         vif.extend(nla(IPMRA_VIFA_FLAGS, &0x8008u16.to_ne_bytes())); // STATIC | USE_IFINDEX
         vif.extend(nla(4, &1234u64.to_ne_bytes())); // IPMRA_VIFA_BYTES_IN (ignored)
         let vifs = nla(IPMRA_TABLE_VIFS | 0x8000, &nla(IPMRA_VIF | 0x8000, &vif));
+        let mut table = nla(IPMRA_TABLE_ID, &253u32.to_ne_bytes());
+        table.extend(nla(4, &1u32.to_ne_bytes())); // IPMRA_TABLE_MROUTE_DO_ASSERT
+        table.extend(vifs);
         let mut payload = vec![RTNL_FAMILY_IPMR];
         payload.extend_from_slice(&[0u8; 15]); // rest of ifinfomsg
-        payload.extend(nla(IPMRA_TABLE_ID, &253u32.to_ne_bytes()));
-        payload.extend(nla(4, &1u32.to_ne_bytes())); // IPMRA_TABLE_MROUTE_DO_ASSERT
-        payload.extend(vifs);
+        payload.extend(nla(IFLA_AF_SPEC | 0x8000, &table)); // IFLA_AF_SPEC (nested)
         let parsed = parse_ipmr_link(&payload).unwrap();
         assert_eq!(parsed.table, 253);
         assert_eq!(

@@ -13,6 +13,7 @@
 //! | [`MrtSocket::set_pim`], [`MrtSocket::set_assert`] | `MRT_PIM`, `MRT_ASSERT` (v6: `MRT6_*`) |
 //! | [`MrtSocket::sg_counters`] | `ioctl(SIOCGETSGCNT)` / `SIOCGETSGCNT_IN6` |
 //! | [`MrtSocket::vif_counters`] | `ioctl(SIOCGETVIFCNT)` / `SIOCGETMIFCNT_IN6` |
+//! | [`MrtSocket::join_group`], [`MrtSocket::leave_group`] | `IP_ADD_MEMBERSHIP` / `IPV6_JOIN_GROUP` by ifindex (to receive IGMPv3/MLDv2 reports) |
 //! | [`MrtSocket::recv`] | `recvmsg` through tokio's `AsyncFd`, decoded by [`crate::upcall`] |
 //! | [`MrtSocket::close`] | `MRT_DONE`, then `close` |
 //!
@@ -495,6 +496,55 @@ impl MrtSocket {
             packets_out: ulong(req.ocount),
             bytes_out: ulong(req.obytes),
         })
+    }
+
+    /// Join `group` on interface `ifindex` with this socket: `IP_ADD_MEMBERSHIP` (`ip_mreqn` by
+    /// ifindex) / `IPV6_JOIN_GROUP`. A router joins the link-local report groups (224.0.0.22
+    /// for IGMPv3, ff02::16 for MLDv2, 224.0.0.2 / ff02::2 for leaves and dones) so that the
+    /// kernel delivers those reports to the socket; reports sent to routable groups reach it
+    /// through the router alert option anyway.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] for a group of the other family; [`Error::Sys`] when the kernel
+    /// refuses (`EADDRINUSE` when already joined, `ENODEV` for an unknown interface).
+    pub fn join_group(&self, group: IpAddr, ifindex: IfIndex) -> Result<(), Error> {
+        match (group, self.family) {
+            (IpAddr::V4(g), Family::Ipv4) => self
+                .socket
+                .join_multicast_v4_n(&g, &socket2::InterfaceIndexOrAddress::Index(ifindex.0))
+                .map_err(|e| Error::sys("IP_ADD_MEMBERSHIP", e)),
+            (IpAddr::V6(g), Family::Ipv6) => self
+                .socket
+                .join_multicast_v6(&g, ifindex.0)
+                .map_err(|e| Error::sys("IPV6_JOIN_GROUP", e)),
+            _ => Err(Error::Invalid(format!(
+                "group {group} on the {} socket",
+                self.family
+            ))),
+        }
+    }
+
+    /// Leave `group` on `ifindex`: `IP_DROP_MEMBERSHIP` / `IPV6_LEAVE_GROUP`.
+    ///
+    /// # Errors
+    ///
+    /// As [`MrtSocket::join_group`].
+    pub fn leave_group(&self, group: IpAddr, ifindex: IfIndex) -> Result<(), Error> {
+        match (group, self.family) {
+            (IpAddr::V4(g), Family::Ipv4) => self
+                .socket
+                .leave_multicast_v4_n(&g, &socket2::InterfaceIndexOrAddress::Index(ifindex.0))
+                .map_err(|e| Error::sys("IP_DROP_MEMBERSHIP", e)),
+            (IpAddr::V6(g), Family::Ipv6) => self
+                .socket
+                .leave_multicast_v6(&g, ifindex.0)
+                .map_err(|e| Error::sys("IPV6_LEAVE_GROUP", e)),
+            _ => Err(Error::Invalid(format!(
+                "group {group} on the {} socket",
+                self.family
+            ))),
+        }
     }
 
     /// Wait for the next upcall or IGMP/MLD packet. Datagrams that cannot be decoded are
