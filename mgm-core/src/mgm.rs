@@ -1280,9 +1280,11 @@ impl Mgm {
     /// with the usual alerts to others), end its enumerations, answer its queries with the
     /// defaults and deregister it. Unknown handles are ignored.
     pub fn handle_disconnect(&mut self, now: Instant, protocol: ProtocolHandle) {
-        let Some(p) = self.protocols.get(&protocol) else {
+        let Some(p) = self.protocols.get_mut(&protocol) else {
             return;
         };
+        // Nobody is left to hear callbacks: raise none to it during the cleanup.
+        p.callbacks = Callbacks::NONE;
         let keys: Vec<InterfaceKey> = p.keys.iter().copied().collect();
         for key in keys {
             self.release_key(now, protocol, key, true);
