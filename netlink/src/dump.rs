@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | [`mfc_dump`] | `RTM_GETROUTE` dump, family IPMR / IP6MR (`ip mroute show table T`) |
 //! | [`vif_dump`] IPv4 | `RTM_GETLINK` dump, family IPMR, `IPMRA_*` attributes parsed by [`parse_ipmr_link`] |
-//! | [`vif_dump`] IPv6 | `/proc/net/ip6_mr_vif` (the kernel has no IP6MR `RTM_GETLINK`; table 253 only) |
+//! | [`vif_dump`] IPv6 | `/proc/net/ip6_mr_vif` (the kernel has no IP6MR `RTM_GETLINK`; default table 254 only) |
 
 use std::net::IpAddr;
 
@@ -19,7 +19,7 @@ use netlink_sys::{Socket, SocketAddr};
 use crate::error::Error;
 use crate::link::{ip_from_bytes, Rtnl};
 use crate::mrt::sys::VIFF_STATIC;
-use crate::mrt::DEFAULT_TABLE;
+use crate::mrt::DEFAULT_TABLE_V6;
 
 /// `RTNL_FAMILY_IPMR`.
 pub const RTNL_FAMILY_IPMR: u8 = 128;
@@ -145,12 +145,13 @@ fn route_ip(addr: &netlink_packet_route::route::RouteAddress) -> Option<IpAddr> 
 }
 
 /// The VIFs of `table`. IPv4: `RTM_GETLINK` dump of family IPMR (every table). IPv6:
-/// `/proc/net/ip6_mr_vif` of the calling thread's namespace, which only shows table 253 and
+/// `/proc/net/ip6_mr_vif` of the calling thread's namespace, which only shows the default
+/// table (254, see [`crate::mrt::default_table`]) and
 /// names interfaces (resolved to an ifindex with `if_nametoindex`, 0 if gone).
 ///
 /// # Errors
 ///
-/// [`Error::Invalid`] for an IPv6 table other than 253; [`Error::Sys`] / [`Error::Netlink`] /
+/// [`Error::Invalid`] for an IPv6 table other than 254; [`Error::Sys`] / [`Error::Netlink`] /
 /// [`Error::Decode`] when the dump fails.
 pub async fn vif_dump(_rtnl: &Rtnl, family: Family, table: u32) -> Result<Vec<KernelVif>, Error> {
     match family {
@@ -165,10 +166,11 @@ pub async fn vif_dump(_rtnl: &Rtnl, family: Family, table: u32) -> Result<Vec<Ke
             Ok(out)
         }
         Family::Ipv6 => {
-            if table != DEFAULT_TABLE {
+            if table != DEFAULT_TABLE_V6 {
                 return Err(Error::Invalid(format!(
                     "the IPv6 MIF table {table} cannot be read: the kernel offers no IP6MR \
-                     RTM_GETLINK and /proc/net/ip6_mr_vif shows table {DEFAULT_TABLE} only"
+                     RTM_GETLINK and /proc/net/ip6_mr_vif shows the default table \
+                     {DEFAULT_TABLE_V6} only"
                 )));
             }
             let text = proc_net("ip6_mr_vif")?;

@@ -32,7 +32,7 @@ pub enum Error {
     MrtInUse {
         /// Family of the socket.
         family: Family,
-        /// Table id (253 = `RT_TABLE_DEFAULT` when none was asked for).
+        /// Table id (when none was asked for: 253 = `RT_TABLE_DEFAULT` for IPv4, 254 for IPv6).
         table: u32,
         /// The network namespace: its `ip netns` name if it has one, else `net:[inode]`.
         netns: String,

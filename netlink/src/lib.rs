@@ -15,6 +15,7 @@
 
 pub mod dump;
 pub mod error;
+pub mod igmp_io;
 pub mod link;
 pub mod mrt;
 pub mod upcall;

@@ -238,14 +238,18 @@ fn second_owner_is_refused_with_a_clear_error_other_table_works() {
                     table,
                     netns,
                 } => {
-                    assert_eq!((*f, *table), (family, 253));
+                    assert_eq!((*f, *table), (family, netlink::mrt::default_table(family)));
                     assert_eq!(netns, &name);
                 }
                 other => panic!("expected MrtInUse, got {other:?}"),
             }
             assert_eq!(err.code(), ErrorCode::AlreadyExists);
             let text = err.to_string();
-            assert!(text.contains("multicast routing table 253"), "{text}");
+            let default = netlink::mrt::default_table(family);
+            assert!(
+                text.contains(&format!("multicast routing table {default}")),
+                "{text}"
+            );
             assert!(
                 text.contains(&format!("network namespace {name}")),
                 "{text}"

@@ -35,8 +35,21 @@ use tokio::io::unix::AsyncFd;
 use crate::error::Error;
 use crate::upcall::{self, Decoded};
 
-/// `RT_TABLE_DEFAULT`: the multicast routing table used when none is named.
+/// `RT_TABLE_DEFAULT` (253): the IPv4 multicast routing table used when none is named.
 pub const DEFAULT_TABLE: u32 = 253;
+
+/// The IPv6 multicast routing table used when none is named: `ip6mr` creates its default
+/// table with `RT6_TABLE_DFLT`, which the kernel reports as 254 (`RT_TABLE_MAIN`) in
+/// `RTM_GETROUTE` dumps (measured on 6.18).
+pub const DEFAULT_TABLE_V6: u32 = 254;
+
+/// The table a socket of `family` uses when none is named: 253 for IPv4, 254 for IPv6.
+pub fn default_table(family: Family) -> u32 {
+    match family {
+        Family::Ipv4 => DEFAULT_TABLE,
+        Family::Ipv6 => DEFAULT_TABLE_V6,
+    }
+}
 
 /// Receive buffer asked for with `SO_RCVBUFFORCE` (falls back to `SO_RCVBUF`).
 const RCVBUF: c_int = 8 << 20;
@@ -119,7 +132,8 @@ impl std::fmt::Debug for MrtSocket {
 }
 
 impl MrtSocket {
-    /// Open the owner socket of `family` for `table` (default 253): `MRT_TABLE` (only when
+    /// Open the owner socket of `family` for `table` (default [`default_table`]: 253 for IPv4,
+    /// 254 for IPv6): `MRT_TABLE` (only when
     /// `table` is given) then `MRT_INIT`. Non-blocking, 8 MiB receive buffer, `IP_PKTINFO` (v6:
     /// `IPV6_RECVPKTINFO`, `IPV6_RECVHOPLIMIT`, `IPV6_RECVHOPOPTS` and an ICMPv6 filter that
     /// passes MLD only).
@@ -183,7 +197,7 @@ impl MrtSocket {
             sys::setsockopt(fd, level, sys::MRT_TABLE, &table)
                 .map_err(|e| Error::sys(name(family, "MRT_TABLE", "MRT6_TABLE"), e))?;
         }
-        let table = table.unwrap_or(DEFAULT_TABLE);
+        let table = table.unwrap_or(default_table(family));
         if owner {
             if let Err(e) = sys::setsockopt(fd, level, sys::MRT_INIT, &one) {
                 if e.raw_os_error() == Some(libc::EADDRINUSE) {
@@ -210,7 +224,8 @@ impl MrtSocket {
         self.family
     }
 
-    /// The table id (253, `RT_TABLE_DEFAULT`, when none was given).
+    /// The table id; when none was given, [`default_table`]: 253 (`RT_TABLE_DEFAULT`) for
+    /// IPv4, 254 for IPv6.
     pub fn table(&self) -> u32 {
         self.table
     }
