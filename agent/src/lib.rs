@@ -1,0 +1,314 @@
+//! mgmd: the multicast group manager daemon, and the pieces `mgmctl` and clients share.
+//!
+//! mgmd owns the kernel multicast routing table of its network namespace (`MRT_INIT`) and
+//! offers the semantics of the RRAS Multicast Group Manager to routing protocols over a Unix
+//! socket (docs/PROTOCOL.md). The MGM rules live in `mgm-core`; the kernel adapters in
+//! `netlink`; this crate wires them together.
+//!
+//! # Layout
+//! - [`run`]: start-up, the task set, shutdown (STYLE 3.6-3.8).
+//! - `core_task`: the single owner of [`mgm_core::Mgm`] and the kernel sockets.
+//! - `kernel`: owner + programming sockets per family, start-up reconciliation.
+//! - [`ipc`]: the socket server, framing and typed messages.
+//! - `static_routes`: the built-in static protocol.
+//! - `verify`: agent state against the kernel's dump.
+//! - [`config`](crate::config): `mgmd.toml`.
+//! - [`client`]: an async client library (used by `mgmctl` and the examples).
+//!
+//! # Glossary
+//! VIF (MIF): kernel virtual interface number; MFE: (S,G) forwarding entry (kernel MFC entry);
+//! iif/oif: incoming/outgoing interface; owner: the protocol that took an interface key.
+
+pub mod client;
+pub mod config;
+mod core_task;
+pub mod ipc;
+mod kernel;
+mod static_routes;
+mod verify;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mgm_core::{LinkEvent, Mgm, Upcall};
+use netlink::link::Rtnl;
+use netlink::mrt::{MrtMessage, MrtSocket};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, trace, warn};
+
+pub use config::Config;
+
+use crate::core_task::{Core, Input};
+use crate::ipc::connection::Shared;
+use crate::ipc::server;
+
+/// Why mgmd could not start (or stopped abnormally).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad configuration or usage (exit 1).
+    #[error("{0}")]
+    Config(String),
+    /// Another multicast router owns the table (exit 69, `EX_UNAVAILABLE`).
+    #[error("{0}")]
+    MrtInUse(String),
+    /// A live mgmd answers on the socket path (exit 69).
+    #[error("another mgmd is already running and answering on {}; stop it first or choose another --socket", .0.display())]
+    SocketInUse(std::path::PathBuf),
+    /// Any other operating-system failure at start (exit 71, `EX_OSERR`).
+    #[error("{0}")]
+    Os(String),
+    /// A task died (exit 70, `EX_SOFTWARE`).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) => 1,
+            Error::MrtInUse(_) | Error::SocketInUse(_) => 69,
+            Error::Internal(_) => 70,
+            Error::Os(_) => 71,
+        }
+    }
+}
+
+/// Applies a new log filter; the error is for the log.
+pub type SetLogLevel = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// Optional hooks from `main`.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Apply a new log filter (SIGHUP reload); `None` when RUST_LOG or --log-level pin it.
+    pub set_log_level: Option<SetLogLevel>,
+}
+
+/// Run mgmd until `shutdown` completes, then remove everything it installed.
+///
+/// # Errors
+///
+/// See [`Error`]; start-up failures are returned before anything is changed.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    run_with(config, Hooks::default(), shutdown).await
+}
+
+/// [`run`] with hooks.
+///
+/// # Errors
+///
+/// See [`Error`].
+pub async fn run_with(
+    config: Config,
+    hooks: Hooks,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    // Refuse early, before touching the kernel, if a live mgmd answers on the socket.
+    server::check_socket(&config.socket)?;
+    let kernel = kernel::Kernel::open(config.table).map_err(|e| match e {
+        netlink::Error::MrtInUse { .. } => Error::MrtInUse(e.to_string()),
+        other => Error::Os(format!("cannot open the multicast routing socket: {other}")),
+    })?;
+    info!(
+        table = kernel.table,
+        ipv6 = kernel.available(mgm_core::Family::Ipv6),
+        "multicast routing table owned"
+    );
+    let rtnl = Arc::new(Rtnl::new().map_err(|e| Error::Os(format!("cannot open rtnetlink: {e}")))?);
+    kernel.reconcile_at_start(&rtnl).await;
+    let links = rtnl
+        .links()
+        .await
+        .map_err(|e| Error::Os(format!("cannot list links: {e}")))?;
+
+    let mut core = Core::new(Mgm::new(config.mgm_config()), kernel);
+    let now = Instant::now();
+    for link in links {
+        core.handle_link(now, LinkEvent::Link(link));
+    }
+    core.start_static(now, &config.static_routes);
+
+    let listener = server::bind(&config.socket)?;
+    info!(socket = %config.socket.display(), "listening");
+
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let (inputs_tx, inputs_rx) = mpsc::channel::<Input>(1024);
+    let (links_tx, links_rx) = mpsc::channel::<LinkEvent>(1024);
+
+    tracker.spawn(link_monitor(links_tx, token.clone()));
+    for owner in core.kernel().owners() {
+        tracker.spawn(upcall_reader(
+            owner,
+            rtnl.clone(),
+            inputs_tx.clone(),
+            token.clone(),
+        ));
+    }
+    let shared = Shared {
+        inputs_tx: inputs_tx.clone(),
+        rtnl: rtnl.clone(),
+        shutdown: token.clone(),
+        event_queue: config.event_queue,
+    };
+    tracker.spawn(server::run(
+        listener,
+        config.socket.clone(),
+        shared,
+        tracker.clone(),
+    ));
+    if let Some(path) = config.path.clone() {
+        tracker.spawn(reload_on_sighup(
+            path,
+            inputs_tx.clone(),
+            hooks,
+            token.clone(),
+        ));
+    }
+    drop(inputs_tx);
+
+    let interval = Duration::from_secs(config.counter_interval.max(1));
+    let mut core_task = tokio::spawn(core_task::run(
+        core,
+        inputs_rx,
+        links_rx,
+        interval,
+        token.clone(),
+    ));
+
+    let core = tokio::select! {
+        () = shutdown => {
+            info!("shutting down");
+            token.cancel();
+            core_task.await
+        }
+        joined = &mut core_task => {
+            token.cancel();
+            joined
+        }
+    };
+    let result = match core {
+        Ok(core) => {
+            let kernel = core.shutdown();
+            tracker.close();
+            if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+                .await
+                .is_err()
+            {
+                warn!("some tasks did not stop within 5 s");
+            }
+            kernel.close();
+            Ok(())
+        }
+        Err(e) => {
+            tracker.close();
+            let _ = tokio::time::timeout(Duration::from_secs(2), tracker.wait()).await;
+            Err(Error::Internal(format!("the core task failed: {e}")))
+        }
+    };
+    server::remove(&config.socket);
+    info!("stopped");
+    result
+}
+
+async fn link_monitor(links_tx: mpsc::Sender<LinkEvent>, token: CancellationToken) {
+    tokio::select! {
+        () = token.cancelled() => {}
+        result = netlink::link::monitor(links_tx) => match result {
+            Ok(()) => debug!("link monitor ended"),
+            Err(e) => error!("link monitor failed: {e}"),
+        }
+    }
+}
+
+/// Read one owner socket; NOCACHE upcalls get the FIB route toward their source first.
+async fn upcall_reader(
+    socket: Arc<MrtSocket>,
+    rtnl: Arc<Rtnl>,
+    inputs_tx: mpsc::Sender<Input>,
+    token: CancellationToken,
+) {
+    let family = socket.family();
+    loop {
+        let message = tokio::select! {
+            () = token.cancelled() => break,
+            message = socket.recv() => message,
+        };
+        match message {
+            Ok(MrtMessage::Upcall(upcall)) => {
+                let route = match &upcall {
+                    Upcall::NoCache { source, .. } => match rtnl.route_to(*source).await {
+                        Ok(route) => route,
+                        Err(e) => {
+                            debug!(%source, "route lookup failed: {e}");
+                            None
+                        }
+                    },
+                    _ => None,
+                };
+                if inputs_tx
+                    .send(Input::Upcall { upcall, route })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Ok(MrtMessage::Packet {
+                source,
+                destination,
+                ..
+            }) => {
+                trace!(%family, %source, %destination, "IGMP/MLD packet (no querier here yet)");
+            }
+            Err(e) => {
+                warn!(%family, "reading the multicast routing socket: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn reload_on_sighup(
+    path: std::path::PathBuf,
+    inputs_tx: mpsc::Sender<Input>,
+    hooks: Hooks,
+    token: CancellationToken,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        warn!("cannot install the SIGHUP handler; reload disabled");
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            got = hup.recv() => if got.is_none() { return },
+        }
+        info!(path = %path.display(), "SIGHUP: reloading the configuration");
+        let config = match Config::load(&path, false) {
+            Ok(config) => config,
+            Err(e) => {
+                error!("reload failed, keeping the running configuration: {e}");
+                continue;
+            }
+        };
+        if let Some(set) = &hooks.set_log_level {
+            if let Err(e) = set(&config.log_level) {
+                warn!("log level {:?} not applied: {e}", config.log_level);
+            }
+        }
+        if inputs_tx
+            .send(Input::Reload {
+                routes: config.static_routes,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
