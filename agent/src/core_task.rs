@@ -989,12 +989,9 @@ impl Core {
                         .insert((mfe.source, mfe.group), (mfe.iif.ifindex, oifs));
                 }
             }
-            families.push((family, state));
+            families.push((family, self.kernel.table(family), state));
         }
-        Expected {
-            table: self.kernel.table,
-            families,
-        }
+        Expected { families }
     }
 
     fn name_of(&self, ifindex: IfIndex) -> Option<String> {
@@ -1231,7 +1228,8 @@ impl Core {
         let s = &self.stats;
         json!({"stats": {
             "uptime_secs": now.saturating_duration_since(self.started).as_secs(),
-            "table": self.kernel.table,
+            "table": self.kernel.table(Family::Ipv4),
+            "table_v6": self.kernel.available(Family::Ipv6).then(|| self.kernel.table(Family::Ipv6)),
             "ipv6_available": self.kernel.available(Family::Ipv6),
             "clients": self.clients.len(),
             "protocols": self.mgm.protocols().len(),

@@ -24,7 +24,6 @@ pub(crate) struct FamilySockets {
 pub(crate) struct Kernel {
     pub v4: FamilySockets,
     pub v6: Option<FamilySockets>,
-    pub table: u32,
 }
 
 /// Why the kernel refused an operation.
@@ -83,8 +82,15 @@ impl Kernel {
                 None
             }
         };
-        let table = v4.owner.table();
-        Ok(Kernel { v4, v6, table })
+        Ok(Kernel { v4, v6 })
+    }
+
+    /// The table of `family` (IPv4 and IPv6 defaults differ: 253 and 254).
+    pub fn table(&self, family: Family) -> u32 {
+        match family {
+            Family::Ipv4 => self.v4.owner.table(),
+            Family::Ipv6 => self.v6.as_ref().map_or(0, |s| s.owner.table()),
+        }
     }
 
     pub fn available(&self, family: Family) -> bool {
@@ -147,7 +153,8 @@ impl Kernel {
             let Ok(sockets) = self.sockets(family) else {
                 continue;
             };
-            match mfc_dump(rtnl, family, self.table).await {
+            let table = self.table(family);
+            match mfc_dump(rtnl, family, table).await {
                 Ok(entries) => {
                     for e in entries.iter().filter(|e| e.resolved) {
                         info!(
@@ -162,7 +169,7 @@ impl Kernel {
                 }
                 Err(e) => warn!(%family, "cannot dump the MFC table: {e}"),
             }
-            match vif_dump(rtnl, family, self.table).await {
+            match vif_dump(rtnl, family, table).await {
                 Ok(vifs) => {
                     for v in &vifs {
                         info!(

@@ -113,7 +113,7 @@ pub async fn run_with(
         other => Error::Os(format!("cannot open the multicast routing socket: {other}")),
     })?;
     info!(
-        table = kernel.table,
+        table = kernel.table(mgm_core::Family::Ipv4),
         ipv6 = kernel.available(mgm_core::Family::Ipv6),
         "multicast routing table owned"
     );

@@ -21,24 +21,22 @@ pub(crate) struct FamilyState {
 /// The core's snapshot for `verify`.
 #[derive(Clone, Debug, Default, Eq, PartialEq)]
 pub(crate) struct Expected {
-    /// The table in use.
-    pub table: u32,
-    /// Per available family.
-    pub families: Vec<(Family, FamilyState)>,
+    /// Per available family: the table in use and the desired state.
+    pub families: Vec<(Family, u32, FamilyState)>,
 }
 
 /// Dump the kernel and compare: `{clean, differences}`.
 pub(crate) async fn run(rtnl: &Rtnl, expected: &Expected) -> Value {
     let mut differences = Vec::new();
-    for (family, state) in &expected.families {
-        let vifs = match vif_dump(rtnl, *family, expected.table).await {
+    for (family, table, state) in &expected.families {
+        let vifs = match vif_dump(rtnl, *family, *table).await {
             Ok(v) => v,
             Err(e) => {
                 differences.push(format!("{family}: cannot dump VIFs: {e}"));
                 continue;
             }
         };
-        let mfes = match mfc_dump(rtnl, *family, expected.table).await {
+        let mfes = match mfc_dump(rtnl, *family, *table).await {
             Ok(m) => m,
             Err(e) => {
                 differences.push(format!("{family}: cannot dump MFC entries: {e}"));

@@ -110,7 +110,13 @@ pub(crate) async fn run(stream: UnixStream, client: ClientId, peer: Peer, shared
                 };
                 let line = handle_line(&bytes, client, &shared).await;
                 let Some(line) = line else { continue };
-                if write(&mut write_half, &line, &kick, &shared.shutdown).await.is_err() {
+                // Events the request caused (queued before its reply) go out first.
+                let mut out = String::new();
+                while let Ok(event) = events_rx.try_recv() {
+                    out.push_str(&event);
+                }
+                out.push_str(&line);
+                if write(&mut write_half, &out, &kick, &shared.shutdown).await.is_err() {
                     break;
                 }
             }
