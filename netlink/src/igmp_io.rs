@@ -4,23 +4,29 @@
 //! | call | kernel |
 //! | --- | --- |
 //! | [`IgmpSender::open`] | `socket(AF_INET, SOCK_RAW, IPPROTO_IGMP)`, `IP_OPTIONS` = Router Alert, `IP_MULTICAST_TTL` 1, `IP_MULTICAST_LOOP` 0, smallest `SO_RCVBUF` |
+//! | [`IgmpSender::join`] / [`IgmpSender::leave`] | `IP_ADD_MEMBERSHIP` / `IP_DROP_MEMBERSHIP` 224.0.0.22 (IGMPv3 reports) and 224.0.0.2 (IGMPv2 leaves) on the ifindex |
 //! | [`IgmpSender::send`] | `IP_MULTICAST_IF` (`ip_mreqn` with the ifindex), `sendto` |
-//! | [`MldSocket::open`] | `socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)`, `IPV6_MULTICAST_HOPS` 1, `IPV6_MULTICAST_LOOP` 0, `IPV6_HOPOPTS` = Router Alert (MLD), `IPV6_ROUTER_ALERT` 0, `IPV6_RECVPKTINFO`, `IPV6_RECVHOPLIMIT`, `IPV6_RECVHOPOPTS`, `ICMP6_FILTER` passing 130/131/132/143 |
-//! | [`MldSocket::join`] / [`MldSocket::leave`] | `IPV6_JOIN_GROUP` / `IPV6_LEAVE_GROUP` ff02::16 (all MLDv2-capable routers) on the ifindex |
+//! | [`MldSocket::open`] | `socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)`, `IPV6_MULTICAST_HOPS` 1, `IPV6_MULTICAST_LOOP` 0, `IPV6_HOPOPTS` = Router Alert (MLD), `IPV6_RECVPKTINFO`, `IPV6_RECVHOPLIMIT`, `IPV6_RECVHOPOPTS`, `ICMP6_FILTER` passing 130/131/132/143 |
+//! | [`MldSocket::join`] / [`MldSocket::leave`] | `IPV6_JOIN_GROUP` / `IPV6_LEAVE_GROUP` ff02::16 (MLDv2 reports) and ff02::2 (MLDv1 Dones) on the ifindex |
 //! | [`MldSocket::send`] | `IPV6_MULTICAST_IF`, `sendto` with the ifindex as scope id |
 //! | [`MldSocket::recv`] | `recvmsg` through tokio's `AsyncFd` |
 //!
 //! # Where reports arrive
 //!
-//! - IPv4: IGMP is received on the multicast routing socket ([`crate::mrt::MrtMessage::Packet`]):
-//!   once a VIF exists on an interface, the kernel hands every IGMP packet arriving there to
-//!   the `MRT_INIT` socket. [`IgmpSender`] only sends; its receive buffer is kept minimal.
-//! - IPv6: [`MldSocket`] receives MLDv2 reports (to ff02::16, joined per interface) and MLD
-//!   queries (to ff02::1). MLDv1 reports and Dones go to the group itself (Dones to ff02::2);
-//!   the kernel delivers MLD messages that carry a Router Alert to local raw sockets once IPv6
-//!   multicast forwarding is on (`MRT6_INIT`, `ip6_mc_input`), which is always the case while
-//!   mgmd runs. `IPV6_ROUTER_ALERT` additionally diverts MLD messages that would be forwarded
-//!   to this socket.
+//! - IPv4: IGMP is received on the multicast routing socket ([`crate::mrt::MrtMessage::Packet`]).
+//!   IGMPv1/v2 reports go to the group itself: once a VIF exists on the interface the kernel
+//!   hands them to the `MRT_INIT` socket (`ip_mr_input`). IGMPv3 reports (224.0.0.22) and
+//!   IGMPv2 leaves (224.0.0.2) are link-local groups that the kernel only accepts when the host
+//!   is a member, so [`IgmpSender::join`] joins both on every IGMP interface; raw IGMP sockets
+//!   (the MRT socket among them) then get a copy. [`IgmpSender`] never reads; its receive
+//!   buffer is kept minimal.
+//! - IPv6: [`MldSocket`] receives MLDv2 reports (ff02::16), MLDv1 Dones (ff02::2), both joined
+//!   per interface by [`MldSocket::join`], and queries (ff02::1). MLDv1 reports go to the group
+//!   itself: the kernel delivers MLD messages with a Router Alert to local raw sockets when
+//!   IPv6 multicast forwarding is on (`MRT6_INIT`; `ip6_mc_input`), which is the case while
+//!   mgmd runs. `IPV6_ROUTER_ALERT` is not used: Linux refuses it on `IPPROTO_ICMPV6` sockets
+//!   (`ENOPROTOOPT`, measured on 6.18; only `IPPROTO_RAW` sockets may set it) and it only
+//!   concerns packets being forwarded.
 //!
 //! The kernel computes the ICMPv6 checksum of everything sent on a raw ICMPv6 socket and
 //! verifies it on reception, so [`MldSocket::send`] takes MLD messages with checksum 0.
@@ -33,7 +39,7 @@ use std::sync::Mutex;
 
 use libc::c_int;
 use mgm_core::IfIndex;
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
 use crate::error::Error;
@@ -51,6 +57,23 @@ const MLD_TYPES: [u8; 4] = [130, 131, 132, 143];
 
 /// ff02::16, all MLDv2-capable routers: where MLDv2 reports go.
 pub const ALL_MLDV2_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16);
+
+/// ff02::2, all routers: where MLDv1 Dones go.
+pub const ALL_ROUTERS_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
+
+/// 224.0.0.22, all IGMPv3-capable routers: where IGMPv3 reports go.
+pub const ALL_IGMPV3_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 22);
+
+/// 224.0.0.2, all routers: where IGMPv2 leaves go.
+pub const ALL_ROUTERS_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 2);
+
+/// `IPV6_JOIN_GROUP` / `IP_ADD_MEMBERSHIP` twice on one socket: `EADDRINUSE`, not an error.
+fn tolerate_joined(result: io::Result<()>, op: &'static str) -> Result<(), Error> {
+    match result {
+        Err(e) if e.raw_os_error() != Some(libc::EADDRINUSE) => Err(Error::sys(op, e)),
+        _ => Ok(()),
+    }
+}
 
 /// The raw socket that sends IGMP queries (TTL 1, Router Alert, out of a chosen interface).
 #[derive(Debug)]
@@ -97,6 +120,38 @@ impl IgmpSender {
             socket,
             send_lock: Mutex::new(()),
         })
+    }
+
+    /// Make the kernel accept IGMPv3 reports and IGMPv2 leaves arriving on `ifindex`: join
+    /// 224.0.0.22 and 224.0.0.2 there (joining twice is not an error).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] when `IP_ADD_MEMBERSHIP` fails (`ENODEV` for an unknown interface).
+    pub fn join(&self, ifindex: IfIndex) -> Result<(), Error> {
+        let on = InterfaceIndexOrAddress::Index(ifindex.0);
+        for group in [ALL_IGMPV3_ROUTERS, ALL_ROUTERS_V4] {
+            tolerate_joined(
+                self.socket.join_multicast_v4_n(&group, &on),
+                "IP_ADD_MEMBERSHIP",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Undo [`IgmpSender::join`] on `ifindex`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] when `IP_DROP_MEMBERSHIP` fails (`EADDRNOTAVAIL` when not joined).
+    pub fn leave(&self, ifindex: IfIndex) -> Result<(), Error> {
+        let on = InterfaceIndexOrAddress::Index(ifindex.0);
+        for group in [ALL_IGMPV3_ROUTERS, ALL_ROUTERS_V4] {
+            self.socket
+                .leave_multicast_v4_n(&group, &on)
+                .map_err(|e| Error::sys("IP_DROP_MEMBERSHIP", e))?;
+        }
+        Ok(())
     }
 
     /// Send one IGMP message (from the IGMP header on, checksum included) to `destination`
@@ -223,7 +278,6 @@ impl MldSocket {
             .map_err(|e| Error::sys("IPV6_MULTICAST_LOOP", e))?;
         let fd = socket.as_raw_fd();
         let one: c_int = 1;
-        let zero: c_int = 0;
         sys::setsockopt(
             fd,
             libc::IPPROTO_IPV6,
@@ -231,8 +285,6 @@ impl MldSocket {
             &IPV6_HOPOPTS_ROUTER_ALERT,
         )
         .map_err(|e| Error::sys("IPV6_HOPOPTS", e))?;
-        sys::setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_ROUTER_ALERT, &zero)
-            .map_err(|e| Error::sys("IPV6_ROUTER_ALERT", e))?;
         sys::setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, &one)
             .map_err(|e| Error::sys("IPV6_RECVPKTINFO", e))?;
         sys::setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, &one)
@@ -249,30 +301,34 @@ impl MldSocket {
         })
     }
 
-    /// Start receiving MLDv2 reports on `ifindex`: join ff02::16 there.
+    /// Start receiving MLDv2 reports and MLDv1 Dones on `ifindex`: join ff02::16 and ff02::2
+    /// there (joining twice is not an error).
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`] when `IPV6_JOIN_GROUP` fails (`ENODEV` for an unknown interface; joining
-    /// twice answers `EADDRINUSE`, which is not an error here).
+    /// [`Error::Sys`] when `IPV6_JOIN_GROUP` fails (`ENODEV` for an unknown interface).
     pub fn join(&self, ifindex: IfIndex) -> Result<(), Error> {
-        match self.socket.join_multicast_v6(&ALL_MLDV2_ROUTERS, ifindex.0) {
-            Err(e) if e.raw_os_error() != Some(libc::EADDRINUSE) => {
-                Err(Error::sys("IPV6_JOIN_GROUP", e))
-            }
-            _ => Ok(()),
+        for group in [ALL_MLDV2_ROUTERS, ALL_ROUTERS_V6] {
+            tolerate_joined(
+                self.socket.join_multicast_v6(&group, ifindex.0),
+                "IPV6_JOIN_GROUP",
+            )?;
         }
+        Ok(())
     }
 
-    /// Stop receiving MLDv2 reports on `ifindex`.
+    /// Undo [`MldSocket::join`] on `ifindex`.
     ///
     /// # Errors
     ///
     /// [`Error::Sys`] when `IPV6_LEAVE_GROUP` fails.
     pub fn leave(&self, ifindex: IfIndex) -> Result<(), Error> {
-        self.socket
-            .leave_multicast_v6(&ALL_MLDV2_ROUTERS, ifindex.0)
-            .map_err(|e| Error::sys("IPV6_LEAVE_GROUP", e))
+        for group in [ALL_MLDV2_ROUTERS, ALL_ROUTERS_V6] {
+            self.socket
+                .leave_multicast_v6(&group, ifindex.0)
+                .map_err(|e| Error::sys("IPV6_LEAVE_GROUP", e))?;
+        }
+        Ok(())
     }
 
     /// Send one MLD message (from the ICMPv6 header on; the kernel fills in the checksum) to

@@ -405,6 +405,18 @@ const MONITOR_GROUPS: [u32; 4] = [
 ///
 /// [`Error::Sys`] when the monitor socket fails, [`Error::Netlink`] when a dump fails.
 pub async fn monitor(events_tx: Sender<LinkEvent>) -> Result<(), Error> {
+    monitor_with_rcvbuf(events_tx, MONITOR_RCVBUF).await
+}
+
+/// Receive buffer of the monitor socket (`SO_RCVBUFFORCE`, else `SO_RCVBUF`).
+pub const MONITOR_RCVBUF: usize = 4 << 20;
+
+/// [`monitor`] with a chosen receive buffer size (tests use a tiny one to force an overrun).
+///
+/// # Errors
+///
+/// As [`monitor`].
+pub async fn monitor_with_rcvbuf(events_tx: Sender<LinkEvent>, rcvbuf: usize) -> Result<(), Error> {
     let mut socket =
         Socket::new(NETLINK_ROUTE).map_err(|e| Error::sys("socket(NETLINK_ROUTE)", e))?;
     let groups = MONITOR_GROUPS
@@ -417,7 +429,13 @@ pub async fn monitor(events_tx: Sender<LinkEvent>) -> Result<(), Error> {
         .set_non_blocking(true)
         .map_err(|e| Error::sys("O_NONBLOCK", e))?;
     // Best effort: a bigger buffer makes overruns rarer; they are handled anyway.
-    let _ = socket.set_rx_buf_sz(4usize << 20);
+    let size = libc::c_int::try_from(rcvbuf).unwrap_or(libc::c_int::MAX);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+    if crate::mrt::sys::setsockopt(fd, libc::SOL_SOCKET, crate::mrt::sys::SO_RCVBUFFORCE, &size)
+        .is_err()
+    {
+        let _ = socket.set_rx_buf_sz(rcvbuf);
+    }
     let socket =
         crate::mrt::sys::register(socket).map_err(|e| Error::sys("AsyncFd::register", e))?;
     let rtnl = Rtnl::new()?;

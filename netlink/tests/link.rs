@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{should_run, veth, Netns};
 use mgm_core::{IfIndex, LinkEvent, Route};
-use netlink::link::{monitor, Rtnl};
+use netlink::link::{monitor, monitor_with_rcvbuf, Rtnl};
 use tokio::sync::mpsc::Receiver;
 use tokio::time::timeout;
 
@@ -203,5 +203,64 @@ fn route_to_neighbours_and_links() {
         assert_eq!(link.ifindex, IfIndex(r0));
         assert!(link.up && link.multicast);
         assert!(links.iter().any(|l| l.name == "lo" && l.loopback));
+    });
+}
+
+#[test]
+fn monitor_overrun_triggers_a_full_resync() {
+    if !should_run() {
+        return;
+    }
+    let ns = Netns::new("overrun");
+    let name = ns.name.clone();
+    ns.block_on(move || async move {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(monitor_with_rcvbuf(tx, 1)); // the kernel's minimum buffer
+        expect(
+            &mut rx,
+            "lo in dump",
+            |e| matches!(e, LinkEvent::Link(i) if i.loopback),
+        )
+        .await;
+        // While the monitor is stuck on the full channel (and this thread blocks in `ip`), the
+        // kernel queues far more notifications than a minimal buffer holds.
+        let batch: String = (0..40)
+            .map(|i| format!("link add name ov{i} type veth peer name ow{i}\n"))
+            .collect();
+        let path = std::env::temp_dir().join(format!("{name}.batch"));
+        std::fs::write(&path, batch).unwrap();
+        let status = std::process::Command::new("ip")
+            .args(["-n", &name, "-batch"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(status.success());
+        expect(&mut rx, "ResyncBegin", |e| *e == LinkEvent::ResyncBegin).await;
+        // The resync dump announces every interface, then ends.
+        let mut seen = std::collections::BTreeSet::new();
+        let wait = async {
+            loop {
+                match rx.recv().await.expect("monitor alive") {
+                    LinkEvent::ResyncEnd => break,
+                    LinkEvent::Link(info) => {
+                        seen.insert(info.name);
+                    }
+                    _ => {}
+                }
+            }
+        };
+        timeout(Duration::from_secs(10), wait)
+            .await
+            .expect("ResyncEnd");
+        for i in 0..40 {
+            assert!(
+                seen.contains(&format!("ov{i}")),
+                "ov{i} missing from the resync"
+            );
+        }
+        assert!(seen.contains("lo"));
+        drop(rx);
+        task.abort();
     });
 }
