@@ -372,3 +372,72 @@ fn other_table_is_dumped_separately() {
         sock.close().unwrap();
     });
 }
+
+#[test]
+fn register_vif_gets_whole_packets() {
+    if !should_run() {
+        return;
+    }
+    let topo = Topology::new("reg");
+    let r0 = topo.router.ifindex("r0");
+    let (tx, rx) = std::sync::mpsc::channel::<&'static str>();
+    let router = topo.router.spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let sock = MrtSocket::open(Family::Ipv4, None).unwrap();
+            sock.set_pim(true).expect("MRT_PIM (CONFIG_IP_PIMSM_V2)");
+            sock.add_vif(VifIndex(0), IfIndex(r0)).unwrap();
+            sock.add_register_vif(VifIndex(1)).expect("register VIF");
+            let rtnl = Rtnl::new().unwrap();
+            let vifs = vif_dump(&rtnl, Family::Ipv4, 253).await.unwrap();
+            let reg = vifs
+                .iter()
+                .find(|v| v.vif == VifIndex(1))
+                .expect("register VIF dumped");
+            assert_eq!(reg.flags & 0x4, 0x4, "VIFF_REGISTER: {reg:?}");
+            assert!(rtnl
+                .links()
+                .await
+                .unwrap()
+                .iter()
+                .any(|l| l.name == "pimreg"));
+            // A second register VIF is refused.
+            assert!(sock.add_register_vif(VifIndex(2)).is_err());
+            sock.add_mfc(IpAddr::V4(S), IpAddr::V4(G), VifIndex(0), set(&[1]))
+                .unwrap();
+            tx.send("ready").unwrap();
+            let mut packets = Vec::new();
+            let upcall = next_upcall(&sock, &mut packets).await;
+            let Upcall::WholePacket {
+                family,
+                source,
+                group,
+                vif,
+                wrong_vif,
+                packet,
+            } = upcall
+            else {
+                panic!("expected WHOLEPKT, got {upcall:?}");
+            };
+            assert_eq!(
+                (family, source, group),
+                (Family::Ipv4, IpAddr::V4(S), IpAddr::V4(G))
+            );
+            assert_eq!(vif, VifIndex(1));
+            assert!(!wrong_vif);
+            // The original packet from its IPv4 header: UDP, 100 bytes of payload.
+            assert_eq!(packet[0] >> 4, 4);
+            assert_eq!(packet[9], 17);
+            assert_eq!(packet.len(), 20 + 8 + 100);
+            sock.close().unwrap();
+        })
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok("ready"));
+    send_udp(&topo.left, IpAddr::V4(G), PORT, 1);
+    if let Err(panic) = router.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
