@@ -1,0 +1,573 @@
+//! The router side against the real Linux host stack, in network namespaces: a host joins a
+//! group with `IP_ADD_MEMBERSHIP` / `IPV6_JOIN_GROUP`, its report reaches the router's socket
+//! (`MrtSocket` for IGMP, `netlink::igmp_io::MldSocket` for MLD), the codec decodes it, the
+//! `Interface` turns it into a Join, and the `Interface`'s own query, sent with
+//! `netlink::igmp_io`, makes the host report again.
+//!
+//! Root only: skipped when not root unless CI=true, where it must run.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::process::{Command, Output as ProcessOutput};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use igmp::packet::igmp::IgmpMessage;
+use igmp::packet::mld::MldMessage;
+use igmp::{Config, Interface, Output};
+use mgm_core::{Family, IfIndex, SourceGroup, VifIndex};
+use netlink::igmp_io::{IgmpSender, MldSocket};
+use netlink::mrt::{MrtMessage, MrtSocket};
+
+fn should_run() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "kernel tests need root under CI=true"
+    );
+    eprintln!("skipped: kernel tests need root");
+    false
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn run(cmd: &mut Command) -> ProcessOutput {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A uniquely named network namespace, deleted on drop (also when the test fails).
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("mgmt-{}-{n}-igmp-{tag}", std::process::id());
+        run(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name };
+        ns.ip("link set lo up");
+        ns.sysctl(&[
+            "net.ipv6.conf.all.accept_dad=0",
+            "net.ipv6.conf.default.accept_dad=0",
+        ]);
+        ns
+    }
+
+    fn ip(&self, args: &str) -> String {
+        let out = run(Command::new("ip")
+            .arg("-n")
+            .arg(&self.name)
+            .args(args.split_whitespace()));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn sysctl(&self, settings: &[&str]) {
+        for s in settings {
+            run(Command::new("ip").args(["netns", "exec", &self.name, "sysctl", "-qw", s]));
+        }
+    }
+
+    fn ifindex(&self, ifname: &str) -> u32 {
+        let out = run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.name,
+            "cat",
+            &format!("/sys/class/net/{ifname}/ifindex"),
+        ]));
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("ifindex")
+    }
+
+    fn link_local(&self, ifname: &str) -> Ipv6Addr {
+        let out = self.ip(&format!("-6 -o addr show dev {ifname} scope link"));
+        let field = out
+            .split_whitespace()
+            .skip_while(|w| *w != "inet6")
+            .nth(1)
+            .expect("fe80::");
+        field.split('/').next().unwrap().parse().expect("address")
+    }
+
+    fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).expect("open netns");
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            f()
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// Router namespace with `r0`, host namespace with `h0`, a veth between.
+struct Lan {
+    router: Netns,
+    host: Netns,
+}
+
+impl Lan {
+    fn new(tag: &str) -> Lan {
+        let router = Netns::new(&format!("{tag}-r"));
+        let host = Netns::new(&format!("{tag}-h"));
+        router.ip(&format!(
+            "link add name r0 type veth peer name h0 netns {}",
+            host.name
+        ));
+        router.ip("addr add 10.9.0.1/24 dev r0");
+        host.ip("addr add 10.9.0.2/24 dev h0");
+        router.ip("link set r0 up");
+        host.ip("link set h0 up");
+        host.sysctl(&[
+            "net.ipv4.conf.h0.igmpv2_unsolicited_report_interval=100",
+            "net.ipv4.conf.h0.igmpv3_unsolicited_report_interval=100",
+            "net.ipv6.conf.h0.mldv1_unsolicited_report_interval=100",
+            "net.ipv6.conf.h0.mldv2_unsolicited_report_interval=100",
+        ]);
+        Lan { router, host }
+    }
+
+    /// A host process that joins `group` on h0 and stays joined until the sender is dropped.
+    fn host_joins(&self, group: IpAddr) -> mpsc::Sender<()> {
+        let ifindex = self.host.ifindex("h0");
+        let (stop, stopped) = mpsc::channel::<()>();
+        let (ready, is_ready) = mpsc::channel();
+        self.host.spawn(move || {
+            let socket = match group {
+                IpAddr::V4(g) => {
+                    let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 5000)).expect("bind");
+                    s.join_multicast_v4(&g, &Ipv4Addr::new(10, 9, 0, 2))
+                        .expect("join");
+                    s
+                }
+                IpAddr::V6(g) => {
+                    let s = UdpSocket::bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 5000)))
+                        .expect("bind");
+                    s.join_multicast_v6(&g, ifindex).expect("join");
+                    s
+                }
+            };
+            ready.send(()).unwrap();
+            let _ = stopped.recv();
+            drop(socket);
+        });
+        is_ready.recv().expect("host joined");
+        stop
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn drain(iface: &mut Interface) -> Vec<Output> {
+    std::iter::from_fn(|| iface.poll_output()).collect()
+}
+
+fn igmp_report_groups(msg: &IgmpMessage) -> Vec<Ipv4Addr> {
+    match msg {
+        IgmpMessage::V1Report { group } | IgmpMessage::V2Report { group } => vec![*group],
+        IgmpMessage::V3Report { records } => records.iter().map(|r| r.group).collect(),
+        _ => vec![],
+    }
+}
+
+fn ipv4_host_report(version: u8) {
+    if !should_run() {
+        return;
+    }
+    let lan = Lan::new(&format!("v4-{version}"));
+    lan.host
+        .sysctl(&[&format!("net.ipv4.conf.h0.force_igmp_version={version}")]);
+    let r0 = IfIndex(lan.router.ifindex("r0"));
+    let group: Ipv4Addr = "239.7.7.7".parse().unwrap();
+
+    // The router's sockets: the MRT socket (reception) with a VIF on r0, and the sender.
+    let (opened, is_open) = mpsc::channel();
+    let (go, start) = mpsc::channel::<mpsc::Sender<()>>();
+    let router = lan.router.spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mrt = MrtSocket::open(Family::Ipv4, None).expect("MRT_INIT");
+            mrt.add_vif(VifIndex(0), r0).expect("vif");
+            let sender = IgmpSender::open().expect("sender");
+            sender.join(r0).expect("join 224.0.0.22 and 224.0.0.2");
+            opened.send(()).unwrap();
+            let host = start.recv().unwrap();
+            let now = Instant::now();
+            let config = Config {
+                version,
+                explicit_tracking: true,
+                ..Config::igmp()
+            };
+            let mut iface = Interface::new(
+                Family::Ipv4,
+                r0,
+                IpAddr::V4(Ipv4Addr::new(10, 9, 0, 1)),
+                config,
+                now,
+            );
+            let startup = drain(&mut iface);
+            // 1. The host's unsolicited report arrives, decodes, and becomes a Join.
+            let mut joined = Vec::new();
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while joined.is_empty() {
+                let message = tokio::time::timeout_at(deadline, mrt.recv())
+                    .await
+                    .expect("no report within 5 s")
+                    .expect("recv");
+                let MrtMessage::Packet {
+                    source,
+                    payload,
+                    ifindex,
+                    ttl_or_hops,
+                    router_alert,
+                    ..
+                } = message
+                else {
+                    continue;
+                };
+                assert_eq!(ifindex, Some(r0));
+                let decoded = IgmpMessage::decode(&payload).expect("valid IGMP from Linux");
+                if !igmp_report_groups(&decoded).contains(&group) {
+                    continue;
+                }
+                match (version, &decoded) {
+                    (2, IgmpMessage::V2Report { .. }) | (3, IgmpMessage::V3Report { .. }) => {}
+                    other => {
+                        panic!("unexpected report for force_igmp_version {version}: {other:?}")
+                    }
+                }
+                assert_eq!(ttl_or_hops, 1);
+                assert!(router_alert, "Linux sends reports with a Router Alert");
+                iface.handle_packet(Instant::now(), source, IpAddr::V4(group), &payload);
+                joined = drain(&mut iface);
+            }
+            let star_g = SourceGroup::star_g(IpAddr::V4(group)).unwrap();
+            assert_eq!(joined, [Output::Join(star_g)]);
+            // 2. Our startup query (max response 10 s... shortened: re-encode with 1 s) makes
+            // the host report again: proof that it accepted the query.
+            let Some(Output::Send {
+                destination,
+                payload,
+            }) = startup.first().cloned()
+            else {
+                panic!("no startup query: {startup:?}");
+            };
+            assert_eq!(destination, IpAddr::V4(Ipv4Addr::new(224, 0, 0, 1)));
+            let query = match IgmpMessage::decode(&payload).unwrap() {
+                IgmpMessage::Query { group, v3, .. } => IgmpMessage::Query {
+                    max_resp_code: 10,
+                    group,
+                    v3,
+                }
+                .encode(),
+                other => panic!("not a query: {other:?}"),
+            };
+            // Let the unsolicited reports pass first.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            while tokio::time::timeout(Duration::from_millis(100), mrt.recv())
+                .await
+                .is_ok()
+            {}
+            let sent = tokio::time::Instant::now();
+            sender
+                .send(r0, Ipv4Addr::new(224, 0, 0, 1), &query)
+                .expect("send query");
+            loop {
+                let message = tokio::time::timeout_at(sent + Duration::from_secs(3), mrt.recv())
+                    .await
+                    .expect("the host did not answer our query")
+                    .expect("recv");
+                if let MrtMessage::Packet { payload, .. } = message {
+                    if let Ok(decoded) = IgmpMessage::decode(&payload) {
+                        if igmp_report_groups(&decoded).contains(&group) {
+                            break;
+                        }
+                    }
+                }
+            }
+            // 3. The host leaves (IGMPv2 Leave to 224.0.0.2, IGMPv3 TO_IN({}) to 224.0.0.22).
+            drop(host);
+            let left = Instant::now();
+            let mut outputs = Vec::new();
+            while !outputs.iter().any(|o| matches!(o, Output::Leave(_))) {
+                let deadline = iface.poll_timeout().unwrap_or(left + WAIT).min(left + WAIT);
+                let wait = tokio::time::Instant::from_std(deadline);
+                match tokio::time::timeout_at(wait, mrt.recv()).await {
+                    Ok(Ok(MrtMessage::Packet { source, destination, payload, .. })) => {
+                        iface.handle_packet(Instant::now(), source, destination, &payload);
+                    }
+                    Ok(other) => {
+                        other.expect("recv");
+                    }
+                    Err(_) => {
+                        assert!(Instant::now() < left + WAIT, "no Leave within 5 s: {outputs:?}");
+                        iface.handle_timeout(Instant::now());
+                    }
+                }
+                for output in drain(&mut iface) {
+                    if let Output::Send { destination: IpAddr::V4(d), payload } = &output {
+                        sender.send(r0, *d, payload).expect("send");
+                    }
+                    outputs.push(output);
+                }
+            }
+            let elapsed = left.elapsed();
+            let queries = outputs
+                .iter()
+                .filter(|o| matches!(o, Output::Send { destination, .. } if *destination == IpAddr::V4(group)))
+                .count();
+            (elapsed, queries)
+        })
+    });
+    is_open.recv().expect("router sockets");
+    // The host side: capture our query with its IP header, then join.
+    let capture = lan.host.spawn(|| {
+        let s = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(2)),
+        )
+        .expect("raw igmp");
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let s: std::net::UdpSocket = s.into();
+        let deadline = Instant::now() + Duration::from_secs(8);
+        let mut buf = [0u8; 1500];
+        while Instant::now() < deadline {
+            if let Ok(n) = s.recv(&mut buf) {
+                let ihl = usize::from(buf[0] & 0x0f) * 4;
+                if n > ihl && buf[ihl] == 0x11 && buf[12..16] == [10, 9, 0, 1] {
+                    return Some(buf[..n].to_vec());
+                }
+            }
+        }
+        None
+    });
+    let stop = lan.host_joins(IpAddr::V4(group));
+    go.send(stop).unwrap();
+    let (leave_after, specific_queries) = match router.join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    eprintln!("IGMPv{version}: host leave -> MGM Leave in {leave_after:?}, {specific_queries} group-specific queries");
+    if version == 3 {
+        // Explicit tracking: the last host's TO_IN({}) ends the membership at once.
+        assert_eq!(specific_queries, 0);
+        assert!(leave_after < Duration::from_millis(500), "{leave_after:?}");
+    } else {
+        // Last member queries: LMQC = 2 queries, Leave after LMQT = 2 s.
+        assert_eq!(specific_queries, 2);
+        assert!(leave_after >= Duration::from_secs(2), "{leave_after:?}");
+        assert!(leave_after < Duration::from_secs(3), "{leave_after:?}");
+    }
+    let query = capture.join().unwrap().expect("the host saw our query");
+    assert_eq!(query[8], 1, "TTL 1");
+    assert_eq!(query[0] & 0x0f, 6, "IP header with one 4-byte option");
+    assert_eq!(query[20..24], [0x94, 0x04, 0x00, 0x00], "Router Alert");
+    assert_eq!(query[16..20], [224, 0, 0, 1]);
+}
+
+#[test]
+fn igmpv2_host_report_reaches_router_and_answers_our_query() {
+    ipv4_host_report(2);
+}
+
+#[test]
+fn igmpv3_host_report_reaches_router_and_answers_our_query() {
+    ipv4_host_report(3);
+}
+
+fn ipv6_host_report(version: u8) {
+    if !should_run() {
+        return;
+    }
+    let lan = Lan::new(&format!("v6-{version}"));
+    lan.host
+        .sysctl(&[&format!("net.ipv6.conf.h0.force_mld_version={version}")]);
+    let r0 = IfIndex(lan.router.ifindex("r0"));
+    let own = lan.router.link_local("r0");
+    let host_ll = lan.host.link_local("h0");
+    let group: Ipv6Addr = "ff05::1:3".parse().unwrap();
+    let (opened, is_open) = mpsc::channel();
+    let (go, start) = mpsc::channel::<mpsc::Sender<()>>();
+    let router = lan.router.spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            // MRT6_INIT turns IPv6 multicast forwarding on: only then does the kernel deliver
+            // MLDv1 reports (sent to the group itself) to local raw sockets.
+            let _mrt = MrtSocket::open(Family::Ipv6, None).expect("MRT6_INIT");
+            let mld = MldSocket::open().expect("mld socket");
+            mld.join(r0).expect("join ff02::16 and ff02::2");
+            opened.send(()).unwrap();
+            let host = start.recv().unwrap();
+            let config = Config {
+                version,
+                explicit_tracking: true,
+                ..Config::mld()
+            };
+            let mut iface =
+                Interface::new(Family::Ipv6, r0, IpAddr::V6(own), config, Instant::now());
+            let startup = drain(&mut iface);
+            let mut joined = Vec::new();
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while joined.is_empty() {
+                let packet = tokio::time::timeout_at(deadline, mld.recv())
+                    .await
+                    .expect("no MLD report within 5 s")
+                    .expect("recv");
+                let decoded = MldMessage::decode(&packet.payload).expect("valid MLD from Linux");
+                let groups: Vec<Ipv6Addr> = match &decoded {
+                    MldMessage::V1Report { group } => vec![*group],
+                    MldMessage::V2Report { records } => records.iter().map(|r| r.group).collect(),
+                    _ => vec![],
+                };
+                if !groups.contains(&group) {
+                    continue;
+                }
+                match (version, &decoded) {
+                    (1, MldMessage::V1Report { .. }) | (2, MldMessage::V2Report { .. }) => {}
+                    other => panic!("unexpected report for force_mld_version {version}: {other:?}"),
+                }
+                assert_eq!(packet.ifindex, Some(r0));
+                assert_eq!(packet.source, IpAddr::V6(host_ll));
+                assert!(
+                    packet.is_valid(),
+                    "hop limit 1, Router Alert, link-local: {packet:?}"
+                );
+                iface.handle_packet(
+                    Instant::now(),
+                    packet.source,
+                    packet.destination,
+                    &packet.payload,
+                );
+                joined = drain(&mut iface);
+            }
+            let star_g = SourceGroup::star_g(IpAddr::V6(group)).unwrap();
+            assert_eq!(joined, [Output::Join(star_g)]);
+            // Our startup query, with a 1 s max response, makes the host report again.
+            let Some(Output::Send {
+                destination,
+                payload,
+            }) = startup.first().cloned()
+            else {
+                panic!("no startup query: {startup:?}");
+            };
+            assert_eq!(destination, "ff02::1".parse::<IpAddr>().unwrap());
+            let query = match MldMessage::decode(&payload).unwrap() {
+                MldMessage::Query { group, v2, .. } => MldMessage::Query {
+                    max_resp_code: 1000,
+                    group,
+                    v2,
+                }
+                .encode(),
+                other => panic!("not a query: {other:?}"),
+            };
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            while tokio::time::timeout(Duration::from_millis(100), mld.recv())
+                .await
+                .is_ok()
+            {}
+            let sent = tokio::time::Instant::now();
+            mld.send(r0, "ff02::1".parse().unwrap(), &query)
+                .expect("send query");
+            loop {
+                let packet = tokio::time::timeout_at(sent + Duration::from_secs(3), mld.recv())
+                    .await
+                    .expect("the host did not answer our query")
+                    .expect("recv");
+                let answered = match MldMessage::decode(&packet.payload) {
+                    Ok(MldMessage::V1Report { group: g }) => g == group,
+                    Ok(MldMessage::V2Report { records }) => {
+                        records.iter().any(|r| r.group == group)
+                    }
+                    _ => false,
+                };
+                if answered {
+                    break;
+                }
+            }
+            // The host leaves (MLDv1 Done to ff02::2, MLDv2 TO_IN({}) to ff02::16).
+            drop(host);
+            let left = Instant::now();
+            let mut outputs = Vec::new();
+            while !outputs.iter().any(|o| matches!(o, Output::Leave(_))) {
+                let deadline = iface.poll_timeout().unwrap_or(left + WAIT).min(left + WAIT);
+                let wait = tokio::time::Instant::from_std(deadline);
+                match tokio::time::timeout_at(wait, mld.recv()).await {
+                    Ok(packet) => {
+                        let p = packet.expect("recv");
+                        iface.handle_packet(Instant::now(), p.source, p.destination, &p.payload);
+                    }
+                    Err(_) => {
+                        assert!(Instant::now() < left + WAIT, "no Leave within 5 s: {outputs:?}");
+                        iface.handle_timeout(Instant::now());
+                    }
+                }
+                for output in drain(&mut iface) {
+                    if let Output::Send { destination: IpAddr::V6(d), payload } = &output {
+                        mld.send(r0, *d, payload).expect("send");
+                    }
+                    outputs.push(output);
+                }
+            }
+            let queries = outputs
+                .iter()
+                .filter(|o| matches!(o, Output::Send { destination, .. } if *destination == IpAddr::V6(group)))
+                .count();
+            (left.elapsed(), queries)
+        })
+    });
+    is_open.recv().expect("router sockets");
+    let stop = lan.host_joins(IpAddr::V6(group));
+    go.send(stop).unwrap();
+    let (leave_after, specific_queries) = match router.join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    eprintln!("MLDv{version}: host leave -> MGM Leave in {leave_after:?}, {specific_queries} group-specific queries");
+    if version == 2 {
+        assert_eq!(specific_queries, 0);
+        assert!(leave_after < Duration::from_millis(500), "{leave_after:?}");
+    } else {
+        assert_eq!(specific_queries, 2);
+        assert!(leave_after >= Duration::from_secs(2), "{leave_after:?}");
+        assert!(leave_after < Duration::from_secs(3), "{leave_after:?}");
+    }
+}
+
+#[test]
+fn mldv1_host_report_reaches_router_and_answers_our_query() {
+    ipv6_host_report(1);
+}
+
+#[test]
+fn mldv2_host_report_reaches_router_and_answers_our_query() {
+    ipv6_host_report(2);
+}
