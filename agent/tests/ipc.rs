@@ -1,0 +1,777 @@
+//! mgmd's IPC end to end: `agent::run` inside its own network namespace (entered with `setns`
+//! on a dedicated thread running a current-thread runtime), veths made with `ip -n`, driven
+//! through `agent::client::Client`. Root only; skipped without root unless CI=true.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use agent::client::{Client, ClientError};
+use agent::Config;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::oneshot;
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn root_or_skip() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "kernel tests must run as root under CI"
+    );
+    eprintln!("skipped: needs root (network namespaces)");
+    false
+}
+
+/// A uniquely named network namespace, deleted on drop (even when the test fails).
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("mgmt-{}-{n}-{tag}", std::process::id());
+        run_ip(&["netns", "add", &name]);
+        Netns { name }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn run_ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip runs");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `ip -batch` inside the namespace.
+fn ip_batch(ns: &str, lines: &[String]) {
+    use std::io::Write;
+    let mut child = Command::new("ip")
+        .args(["-n", ns, "-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ip runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(lines.join("\n").as_bytes()).expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("ip waits");
+    assert!(
+        out.status.success(),
+        "ip -batch: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A veth pair `a`/`b`, both up, in `ns`.
+fn veth(ns: &str, a: &str, b: &str) {
+    ip_batch(
+        ns,
+        &[
+            format!("link add name {a} type veth peer name {b}"),
+            format!("link set {a} up"),
+            format!("link set {b} up"),
+        ],
+    );
+}
+
+/// Run `body` on a thread inside a fresh namespace, with a current-thread runtime.
+fn in_netns<F, Fut>(tag: &str, body: F)
+where
+    F: FnOnce(String) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let ns = Netns::new(tag);
+    let name = ns.name.clone();
+    let thread = std::thread::spawn(move || {
+        let file = std::fs::File::open(format!("/run/netns/{name}")).expect("netns file");
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(body(name));
+    });
+    let result = thread.join();
+    drop(ns);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A running mgmd (inside the current namespace).
+struct Daemon {
+    socket: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), agent::Error>>,
+}
+
+fn socket_path(ns: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("{ns}.sock"))
+}
+
+fn config(ns: &str) -> Config {
+    Config {
+        socket: socket_path(ns),
+        counter_interval: 1,
+        ..Config::default()
+    }
+}
+
+impl Daemon {
+    async fn start(config: Config) -> Daemon {
+        let socket = config.socket.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(agent::run(config, async {
+            let _ = stopped.await;
+        }));
+        for _ in 0..200 {
+            if let Ok(mut c) = Client::connect(&socket).await {
+                if c.request("ping", Value::Null).await.is_ok() {
+                    return Daemon {
+                        socket,
+                        stop: Some(stop),
+                        task,
+                    };
+                }
+            }
+            assert!(
+                !task.is_finished(),
+                "mgmd stopped at start: {:?}",
+                task.await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("mgmd did not answer on {}", socket.display());
+    }
+
+    async fn client(&self) -> Client {
+        Client::connect(&self.socket).await.expect("connect")
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let result = (&mut self.task).await.expect("mgmd task");
+        result.expect("mgmd exits cleanly");
+        assert!(!self.socket.exists(), "socket file left behind");
+    }
+}
+
+async fn error_code(client: &mut Client, op: &str, fields: Value) -> String {
+    match client.request(op, fields.clone()).await {
+        Err(ClientError::Server { code, .. }) => code,
+        other => panic!("{op} {fields}: expected an error, got {other:?}"),
+    }
+}
+
+/// Lines of a /proc/net table of this thread's namespace, header excluded.
+fn proc_net(table: &str) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(Path::new("/proc/thread-self/net").join(table)).unwrap_or_default();
+    text.lines().skip(1).map(str::to_string).collect()
+}
+
+async fn register(client: &mut Client, protocol_id: u32, callbacks: Value) -> u64 {
+    client
+        .request(
+            "register_protocol",
+            json!({"protocol_id": protocol_id, "callbacks": callbacks}),
+        )
+        .await
+        .expect("register")["handle"]
+        .as_u64()
+        .expect("handle")
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..250 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+// Given mgmd in a namespace with two veth pairs,
+// When a client registers, takes ownership and sends bad requests of every kind,
+// Then good requests succeed, each bad one gets its error code, and the connection survives.
+#[test]
+fn register_own_and_bad_requests() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("errors", |ns| async move {
+        veth(&ns, "a0", "b0");
+        veth(&ns, "a1", "b1");
+        let daemon = Daemon::start(config(&ns)).await;
+        let mut c = daemon.client().await;
+        let hello = c
+            .request("hello", json!({"version": 1, "client": "test"}))
+            .await
+            .unwrap();
+        assert_eq!(hello["version"], 1);
+        assert_eq!(
+            error_code(&mut c, "hello", json!({"version": 2})).await,
+            "InvalidParameter"
+        );
+
+        let h = register(&mut c, 21, json!(["join_alert", "prune_alert"])).await;
+        assert_eq!(
+            error_code(&mut c, "register_protocol", json!({"protocol_id": 21})).await,
+            "AlreadyExists"
+        );
+        let taken = c
+            .request(
+                "take_interface_ownership",
+                json!({"handle": h, "ifname": "a0"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            taken["keys"].as_array().map(Vec::len),
+            Some(2),
+            "both families: {taken}"
+        );
+        c.request(
+            "take_interface_ownership",
+            json!({"handle": h, "ifname": "a1", "family": "ipv4"}),
+        )
+        .await
+        .unwrap();
+        let on = c
+            .request("get_protocol_on_interface", json!({"ifname": "a0"}))
+            .await
+            .unwrap();
+        assert_eq!(on["protocol_id"], 21);
+        assert_eq!(
+            error_code(
+                &mut c,
+                "take_interface_ownership",
+                json!({"handle": h, "ifname": "a0"})
+            )
+            .await,
+            "AlreadyExists"
+        );
+        c.request(
+            "add_group_membership",
+            json!({"ifname": "a1", "group": "239.1.1.1"}),
+        )
+        .await
+        .unwrap();
+        let groups = c.request("show_groups", Value::Null).await.unwrap();
+        assert_eq!(
+            groups["groups"].as_array().map(Vec::len),
+            Some(1),
+            "{groups}"
+        );
+
+        // Bad requests.
+        assert_eq!(error_code(&mut c, "fly", Value::Null).await, "UnknownOp");
+        assert_eq!(
+            error_code(
+                &mut c,
+                "add_group_membership",
+                json!({"handle": h + 100, "ifname": "a1", "group": "239.1.1.2"})
+            )
+            .await,
+            "InvalidParameter"
+        );
+        assert_eq!(
+            error_code(
+                &mut c,
+                "take_interface_ownership",
+                json!({"handle": h, "ifname": "nosuch0"})
+            )
+            .await,
+            "InvalidParameter"
+        );
+        assert_eq!(
+            error_code(
+                &mut c,
+                "take_interface_ownership",
+                json!({"handle": h, "ifindex": 9999})
+            )
+            .await,
+            "InvalidParameter"
+        );
+        assert_eq!(
+            error_code(
+                &mut c,
+                "add_group_membership",
+                json!({"ifname": "a1", "source": "10.0.0.0",
+                "source_mask": "255.255.255.0", "group": "239.1.1.1"})
+            )
+            .await,
+            "InvalidParameter"
+        );
+        assert_eq!(
+            error_code(
+                &mut c,
+                "delete_group_membership",
+                json!({"ifname": "a1", "group": "239.9.9.9"})
+            )
+            .await,
+            "NotFound"
+        );
+        assert_eq!(
+            error_code(&mut c, "take_interface_ownership", json!({"ifindex": "x"})).await,
+            "MalformedRequest"
+        );
+        let malformed = c.raw("{not json").await.unwrap();
+        assert_eq!(malformed["error"]["code"], "MalformedRequest");
+        assert_eq!(malformed["id"], Value::Null);
+        let no_op = c.raw(r#"{"id": 5}"#).await.unwrap();
+        assert_eq!(
+            (no_op["id"].clone(), no_op["error"]["code"].clone()),
+            (json!(5), json!("MalformedRequest"))
+        );
+
+        // Another connection cannot use this handle, nor take the owned interface.
+        let mut other = daemon.client().await;
+        assert_eq!(
+            error_code(
+                &mut other,
+                "release_interface_ownership",
+                json!({"handle": h, "ifname": "a0"})
+            )
+            .await,
+            "InvalidParameter"
+        );
+        let h2 = register(&mut other, 22, json!([])).await;
+        assert_eq!(
+            error_code(
+                &mut other,
+                "take_interface_ownership",
+                json!({"handle": h2, "ifname": "a0"})
+            )
+            .await,
+            "AlreadyExists"
+        );
+
+        // Nothing of the above changed state; batch applies in order.
+        let batch = c
+            .request(
+                "batch",
+                json!({"requests": [
+                    {"op": "add_group_membership", "ifname": "a1", "group": "239.2.2.2"},
+                    {"op": "nope"},
+                    {"op": "add_group_membership", "ifname": "a1", "group": "239.2.2.2"},
+                ]}),
+            )
+            .await
+            .unwrap();
+        let results = batch["results"].as_array().cloned().unwrap_or_default();
+        assert!(results[0].get("ok").is_some(), "{batch}");
+        assert_eq!(results[1]["error"]["code"], "UnknownOp");
+        let owners = c.request("show_owners", Value::Null).await.unwrap();
+        assert_eq!(
+            owners["owners"].as_array().map(Vec::len),
+            Some(3),
+            "{owners}"
+        );
+        let verify = c.request("verify", Value::Null).await.unwrap();
+        assert_eq!(verify["clean"], true, "{verify}");
+        assert_eq!(
+            proc_net("ip_mr_vif").len(),
+            2,
+            "{:?}",
+            proc_net("ip_mr_vif")
+        );
+
+        // A line over 1 MiB: TooLarge, then the connection is closed.
+        let mut big = format!(
+            "{{\"id\":1,\"op\":\"ping\",\"pad\":\"{}",
+            "x".repeat(1 << 20)
+        );
+        big.push_str("\"}\n");
+        let stream = tokio::net::UnixStream::connect(&daemon.socket)
+            .await
+            .unwrap();
+        let (read, mut write) = stream.into_split();
+        let _ = write.write_all(big.as_bytes()).await;
+        let mut lines = BufReader::new(read).lines();
+        let line = lines.next_line().await.unwrap().expect("a reply");
+        let reply: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(reply["error"]["code"], "TooLarge");
+        assert!(
+            lines.next_line().await.unwrap_or(None).is_none(),
+            "connection not closed"
+        );
+
+        assert_eq!(c.request("ping", Value::Null).await.unwrap()["pong"], true);
+        drop(other);
+        drop(c);
+        daemon.stop().await;
+        assert!(proc_net("ip_mr_vif").is_empty(), "VIFs left after shutdown");
+    });
+}
+
+// Given a client owning two interfaces with a membership,
+// When its connection drops without any cleanup,
+// Then mgmd releases everything: no owner, no registration, no VIF, verify clean.
+#[test]
+fn disconnect_is_forced_cleanup() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("disconnect", |ns| async move {
+        veth(&ns, "a0", "b0");
+        let daemon = Daemon::start(config(&ns)).await;
+        let mut c = daemon.client().await;
+        let h = register(&mut c, 21, json!(["join_alert"])).await;
+        for ifname in ["a0", "b0"] {
+            c.request(
+                "take_interface_ownership",
+                json!({"handle": h, "ifname": ifname}),
+            )
+            .await
+            .unwrap();
+        }
+        c.request(
+            "add_group_membership",
+            json!({"ifname": "b0", "group": "239.1.1.1"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(proc_net("ip_mr_vif").len(), 2);
+        drop(c);
+
+        let mut admin = daemon.client().await;
+        wait_until("forced cleanup", || {
+            let socket = daemon.socket.clone();
+            async move {
+                let mut admin = Client::connect(&socket).await.unwrap();
+                let owners = admin.request("show_owners", Value::Null).await.unwrap();
+                owners["owners"].as_array().is_some_and(Vec::is_empty)
+            }
+        })
+        .await;
+        let protocols = admin.request("show_protocols", Value::Null).await.unwrap();
+        let ids: Vec<&Value> = protocols["protocols"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| &p["protocol_id"])
+            .collect();
+        assert!(!ids.contains(&&json!(21)), "still registered: {protocols}");
+        let groups = admin.request("show_groups", Value::Null).await.unwrap();
+        assert_eq!(groups["groups"], json!([]));
+        assert!(
+            proc_net("ip_mr_vif").is_empty(),
+            "{:?}",
+            proc_net("ip_mr_vif")
+        );
+        assert_eq!(
+            admin.request("verify", Value::Null).await.unwrap()["clean"],
+            true
+        );
+        drop(admin);
+        daemon.stop().await;
+    });
+}
+
+// Given 33 multicast-capable interfaces,
+// When one client takes them one by one,
+// Then the first 32 get VIFs, the 33rd answers NotEnoughMemory and nothing else changes.
+#[test]
+fn thirty_third_interface_is_not_enough_memory() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("vifs", |ns| async move {
+        let mut lines = Vec::new();
+        for i in 0..33 {
+            lines.push(format!("link add name x{i} type veth peer name y{i}"));
+            lines.push(format!("link set x{i} up"));
+        }
+        ip_batch(&ns, &lines);
+        let daemon = Daemon::start(config(&ns)).await;
+        let mut c = daemon.client().await;
+        let h = register(&mut c, 21, json!([])).await;
+        for i in 0..32 {
+            c.request(
+                "take_interface_ownership",
+                json!({"handle": h, "ifname": format!("x{i}")}),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("x{i}: {e}"));
+        }
+        let before = c.request("show_owners", Value::Null).await.unwrap();
+        assert_eq!(proc_net("ip_mr_vif").len(), 32);
+        assert_eq!(
+            error_code(
+                &mut c,
+                "take_interface_ownership",
+                json!({"handle": h, "ifname": "x32"})
+            )
+            .await,
+            "NotEnoughMemory"
+        );
+        assert_eq!(
+            error_code(
+                &mut c,
+                "take_interface_ownership",
+                json!({"handle": h, "ifname": "x32", "family": "ipv6"})
+            )
+            .await,
+            "NotEnoughMemory"
+        );
+        let after = c.request("show_owners", Value::Null).await.unwrap();
+        assert_eq!(before, after, "ownership changed");
+        assert_eq!(proc_net("ip_mr_vif").len(), 32);
+        assert_eq!(
+            c.request("verify", Value::Null).await.unwrap()["clean"],
+            true
+        );
+        // Releasing one frees a VIF for the 33rd.
+        c.request(
+            "release_interface_ownership",
+            json!({"handle": h, "ifname": "x0"}),
+        )
+        .await
+        .unwrap();
+        c.request(
+            "take_interface_ownership",
+            json!({"handle": h, "ifname": "x32"}),
+        )
+        .await
+        .unwrap();
+        drop(c);
+        daemon.stop().await;
+    });
+}
+
+// Given a running mgmd,
+// When a second one starts on the same socket, or on another socket in the same namespace,
+// Then both refuse with exit code 69; after a stop, a stale socket file is replaced.
+#[test]
+fn second_instance_refused_and_stale_socket_replaced() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("second", |ns| async move {
+        let daemon = Daemon::start(config(&ns)).await;
+        let same = agent::run(config(&ns), async {}).await.unwrap_err();
+        assert!(matches!(same, agent::Error::SocketInUse(_)), "{same}");
+        assert_eq!(same.exit_code(), 69);
+        let other_socket = Config {
+            socket: socket_path(&format!("{ns}-2")),
+            ..config(&ns)
+        };
+        let other = agent::run(other_socket, async {}).await.unwrap_err();
+        assert!(other.to_string().contains("already owns"), "{other}");
+        assert_eq!(other.exit_code(), 69);
+        daemon.stop().await;
+
+        // A socket file left by a crashed mgmd.
+        let path = socket_path(&ns);
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let daemon = Daemon::start(config(&ns)).await;
+        daemon.stop().await;
+    });
+}
+
+// Given a static route whose inbound interface does not exist yet,
+// When the interface appears,
+// Then the route goes from pending to installed, owning both interfaces.
+#[test]
+fn static_route_waits_for_its_interfaces() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("static", |ns| async move {
+        veth(&ns, "out0", "peer0");
+        let daemon = Daemon::start(config(&ns)).await;
+        let mut c = daemon.client().await;
+        let added = c
+            .request(
+                "static_add",
+                json!({"from": "in0", "group": "239.1.1.1", "to": ["out0"]}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(added["state"], "pending");
+        let shown = c.request("show_static", Value::Null).await.unwrap();
+        assert!(
+            shown["routes"][0]["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("in0"),
+            "{shown}"
+        );
+        veth(&ns, "in0", "peer1");
+        let socket = daemon.socket.clone();
+        wait_until("route installed", || {
+            let socket = socket.clone();
+            async move {
+                let mut c = Client::connect(&socket).await.unwrap();
+                let shown = c.request("show_static", Value::Null).await.unwrap();
+                shown["routes"][0]["state"] == "installed"
+            }
+        })
+        .await;
+        assert_eq!(proc_net("ip_mr_vif").len(), 2);
+        assert_eq!(
+            error_code(
+                &mut c,
+                "static_add",
+                json!({"from": "in0", "group": "239.1.1.1", "to": ["out0"]})
+            )
+            .await,
+            "AlreadyExists"
+        );
+        c.request("static_del", json!({"from": "in0", "group": "239.1.1.1"}))
+            .await
+            .unwrap();
+        assert!(proc_net("ip_mr_vif").is_empty());
+        assert_eq!(
+            error_code(
+                &mut c,
+                "static_del",
+                json!({"from": "in0", "group": "239.1.1.1"})
+            )
+            .await,
+            "NotFound"
+        );
+        drop(c);
+        daemon.stop().await;
+    });
+}
+
+// Given a client that handles join alerts but never reads, with an event queue of 2,
+// When another client's memberships raise thousands of alerts at once,
+// Then mgmd disconnects the slow client and cleans up its registration.
+#[test]
+fn slow_client_is_disconnected() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("slow", |ns| async move {
+        veth(&ns, "a0", "b0");
+        let daemon = Daemon::start(Config {
+            event_queue: 2,
+            ..config(&ns)
+        })
+        .await;
+        let mut slow = daemon.client().await;
+        register(&mut slow, 30, json!(["join_alert"])).await;
+        let mut busy = daemon.client().await;
+        let h = register(&mut busy, 21, json!([])).await;
+        busy.request(
+            "take_interface_ownership",
+            json!({"handle": h, "ifname": "a0", "family": "ipv4"}),
+        )
+        .await
+        .unwrap();
+        // One batch: the alerts are queued faster than the slow client's task can move them
+        // into its socket (and it never reads the socket either).
+        let requests: Vec<Value> = (1..=3000)
+            .map(|i| {
+                json!({"op": "add_group_membership", "ifname": "a0",
+                "group": format!("239.0.{}.{}", i / 256, i % 256)})
+            })
+            .collect();
+        busy.request("batch", json!({"requests": requests}))
+            .await
+            .unwrap();
+        let protocols = busy.request("show_protocols", Value::Null).await.unwrap();
+        let ids: Vec<&Value> = protocols["protocols"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| &p["protocol_id"])
+            .collect();
+        assert!(
+            !ids.contains(&&json!(30)),
+            "slow client still registered: {protocols}"
+        );
+        let stats = busy.request("show_stats", Value::Null).await.unwrap();
+        assert_eq!(stats["stats"]["slow_clients_disconnected"], 1);
+        // The slow client finds its connection closed after the queued events.
+        let mut events = 0;
+        while let Ok(Some(_)) = slow.next_event().await {
+            events += 1;
+        }
+        assert!(
+            events < 3000,
+            "all {events} events delivered to a slow client"
+        );
+        drop(busy);
+        daemon.stop().await;
+    });
+}
+
+// Given VIFs and an MFC entry left in the table by a previous run (static entries made through
+// a non-owner socket, as mgmd makes them),
+// When mgmd starts,
+// Then it deletes them (the desired state at start is empty) and verify is clean.
+#[test]
+fn leftovers_of_a_previous_run_are_reconciled() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("leftover", |ns| async move {
+        use mgm_core::{Family, IfIndex, VifIndex, VifSet};
+        veth(&ns, "a0", "b0");
+        let index = |name: &str| IfIndex(nix::net::if_::if_nametoindex(name).expect("ifindex"));
+        {
+            let old = netlink::mrt::MrtSocket::open_static(Family::Ipv4, None).expect("socket");
+            old.add_vif(VifIndex(3), index("a0")).expect("add vif 3");
+            old.add_vif(VifIndex(5), index("b0")).expect("add vif 5");
+            let mut oifs = VifSet::EMPTY;
+            oifs.insert(VifIndex(5));
+            old.add_mfc(
+                "10.9.9.9".parse().unwrap(),
+                "239.9.9.9".parse().unwrap(),
+                VifIndex(3),
+                oifs,
+            )
+            .expect("add mfc");
+        }
+        assert_eq!(proc_net("ip_mr_vif").len(), 2);
+        assert_eq!(proc_net("ip_mr_cache").len(), 1);
+        let daemon = Daemon::start(config(&ns)).await;
+        assert!(
+            proc_net("ip_mr_vif").is_empty(),
+            "{:?}",
+            proc_net("ip_mr_vif")
+        );
+        assert!(
+            proc_net("ip_mr_cache").is_empty(),
+            "{:?}",
+            proc_net("ip_mr_cache")
+        );
+        let mut c = daemon.client().await;
+        assert_eq!(
+            c.request("verify", Value::Null).await.unwrap()["clean"],
+            true
+        );
+        drop(c);
+        daemon.stop().await;
+    });
+}
