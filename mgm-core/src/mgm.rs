@@ -1489,6 +1489,172 @@ impl Mgm {
     }
 }
 
+/// Split borrows of the tables an outgoing-list change touches (see `Mgm::split`).
+struct OifCtx<'a> {
+    interfaces: &'a BTreeMap<IfIndex, Interface>,
+    owners: &'a BTreeMap<InterfaceKey, Owners>,
+    protocols: &'a BTreeMap<ProtocolHandle, Protocol>,
+    scopes: &'a BTreeMap<SourceGroup, ScopeMembers>,
+    queries: &'a mut BTreeMap<QueryId, Query>,
+    next_query: &'a mut u64,
+    actions: &'a mut VecDeque<Action>,
+}
+
+fn vif_of_key(interfaces: &BTreeMap<IfIndex, Interface>, key: InterfaceKey) -> Option<VifIndex> {
+    interfaces
+        .get(&key.ifindex)
+        .and_then(|i| i.vif[family_index(key.family())])
+}
+
+/// The outgoing VIFs of `m` as the kernel sees them.
+fn kernel_oifs(interfaces: &BTreeMap<IfIndex, Interface>, family: Family, m: &Mfe) -> VifSet {
+    let mut set = VifSet::EMPTY;
+    for k in m.oifs.iter().filter(|k| k.family() == family) {
+        if let Some(v) = vif_of_key(interfaces, *k) {
+            set.insert(v);
+        }
+    }
+    set
+}
+
+fn add_mfe_op(interfaces: &BTreeMap<IfIndex, Interface>, mk: MfeKey, m: &Mfe) -> Option<KernelOp> {
+    Some(KernelOp::AddMfe {
+        family: mk.0,
+        source: mk.2,
+        group: mk.1,
+        iif: vif_of_key(interfaces, m.iif)?,
+        oifs: kernel_oifs(interfaces, mk.0, m),
+    })
+}
+
+fn sg_scope(mk: MfeKey) -> SourceGroup {
+    SourceGroup {
+        family: mk.0,
+        source: Some(mk.2),
+        group: Some(mk.1),
+    }
+}
+
+impl OifCtx<'_> {
+    fn owner_of(&self, iface: InterfaceKey) -> Option<ProtocolHandle> {
+        self.owners.get(&iface).and_then(|o| o.routing.or(o.igmp))
+    }
+
+    fn handles(&self, protocol: ProtocolHandle, callback: Callback) -> bool {
+        self.protocols
+            .get(&protocol)
+            .is_some_and(|p| p.callbacks.contains(callback))
+    }
+
+    /// Whether some membership or a FORWARD_STATE force still puts `iface` in `m`'s list.
+    fn covered(&self, mk: MfeKey, m: &Mfe, iface: InterfaceKey) -> bool {
+        let (f, g, s) = mk;
+        let scopes = [
+            SourceGroup {
+                family: f,
+                source: Some(s),
+                group: Some(g),
+            },
+            SourceGroup {
+                family: f,
+                source: None,
+                group: Some(g),
+            },
+            SourceGroup::star_star(f),
+        ];
+        scopes.iter().any(|sc| {
+            self.scopes
+                .get(sc)
+                .is_some_and(|e| e.keys.contains_key(&iface))
+        }) || m
+            .forced
+            .range((iface, ProtocolHandle(0))..=(iface, ProtocolHandle(u32::MAX)))
+            .next()
+            .is_some()
+    }
+
+    /// Add `iface` to `m`'s list (unless on the iif's link or disabled), or remove it when no
+    /// membership or force covers it any more; then update the kernel and alert.
+    fn change(&mut self, mk: MfeKey, m: &mut Mfe, iface: InterfaceKey, add: bool) {
+        if add {
+            if iface.ifindex == m.iif.ifindex
+                || m.disabled.contains(&iface)
+                || m.oifs.contains(&iface)
+            {
+                return;
+            }
+        } else if !m.oifs.contains(&iface) || self.covered(mk, m, iface) {
+            return;
+        }
+        let before = kernel_oifs(self.interfaces, mk.0, m);
+        if add {
+            m.oifs.insert(iface);
+        } else {
+            m.oifs.remove(&iface);
+        }
+        if m.stage != Stage::Installed {
+            return;
+        }
+        let after = kernel_oifs(self.interfaces, mk.0, m);
+        if after == before {
+            return;
+        }
+        if let Some(op) = add_mfe_op(self.interfaces, mk, m) {
+            self.actions.push_back(Action::Kernel(op));
+        }
+        // MGM: an MFE's list going empty <-> non-empty alerts the iif owner (spec 5.7).
+        if before.is_empty() && !after.is_empty() {
+            if let Some(owner) = self
+                .owner_of(m.iif)
+                .filter(|o| self.handles(*o, Callback::JoinAlert))
+            {
+                self.actions.push_back(Action::Notify {
+                    protocol: owner,
+                    notification: Notification::JoinAlert {
+                        scope: sg_scope(mk),
+                        member_update: false,
+                    },
+                });
+            }
+        } else if !before.is_empty() && after.is_empty() {
+            self.negative_prune_alert(mk, m);
+        }
+    }
+
+    /// Tell the iif owner that `m` forwards nowhere; it may answer with a cache timeout.
+    fn negative_prune_alert(&mut self, mk: MfeKey, m: &mut Mfe) {
+        let Some(owner) = self
+            .owner_of(m.iif)
+            .filter(|o| self.handles(*o, Callback::PruneAlert))
+        else {
+            return;
+        };
+        let query = QueryId(*self.next_query);
+        *self.next_query += 1;
+        self.queries.insert(
+            query,
+            Query {
+                protocol: owner,
+                mfe: mk,
+                kind: QueryKind::Prune,
+            },
+        );
+        if let Some(old) = m.prune_query.replace(query) {
+            self.queries.remove(&old);
+        }
+        self.actions.push_back(Action::Notify {
+            protocol: owner,
+            notification: Notification::PruneAlert {
+                query: Some(query),
+                scope: sg_scope(mk),
+                iface: Some(m.iif),
+                member_delete: false,
+                timeout: m.timeout_secs,
+            },
+        });
+    }
+}
+
 // ===== internal rules =====
 
 impl Mgm {
@@ -1787,9 +1953,7 @@ impl Mgm {
             }
         }
         if key_first {
-            for mk in self.matching_mfes(scope) {
-                self.add_oif(mk, iface);
-            }
+            self.update_matching(scope, iface, true);
         }
     }
 
@@ -1868,9 +2032,7 @@ impl Mgm {
             }
         }
         if key_last {
-            for mk in self.matching_mfes(scope) {
-                self.remove_oif_if_uncovered(mk, iface);
-            }
+            self.update_matching(scope, iface, false);
         }
     }
 
@@ -1898,86 +2060,66 @@ impl Mgm {
         }
     }
 
-    /// The MFEs a membership of `scope` shapes.
-    fn matching_mfes(&self, scope: SourceGroup) -> Vec<MfeKey> {
+    /// The range of MFE keys a membership of `scope` shapes.
+    fn mfe_range(scope: SourceGroup) -> (Bound<MfeKey>, Bound<MfeKey>) {
         let f = scope.family;
-        match (scope.source, scope.group) {
-            (Some(s), Some(g)) => {
-                let mk = (f, g, s);
-                if self.mfes.contains_key(&mk) {
-                    vec![mk]
-                } else {
-                    Vec::new()
-                }
-            }
-            (None, Some(g)) => self
-                .mfes
-                .range((f, g, f.unspecified())..=(f, g, max_addr(f)))
-                .map(|(k, _)| *k)
-                .collect(),
-            _ => self
-                .mfes
-                .range((f, f.unspecified(), f.unspecified())..=(f, max_addr(f), max_addr(f)))
-                .map(|(k, _)| *k)
-                .collect(),
-        }
+        let (lo, hi) = match (scope.source, scope.group) {
+            (Some(s), Some(g)) => ((f, g, s), (f, g, s)),
+            (None, Some(g)) => ((f, g, f.unspecified()), (f, g, max_addr(f))),
+            _ => (
+                (f, f.unspecified(), f.unspecified()),
+                (f, max_addr(f), max_addr(f)),
+            ),
+        };
+        (Bound::Included(lo), Bound::Included(hi))
     }
 
-    /// Whether some membership or a FORWARD_STATE force still puts `iface` in `mk`'s list.
-    fn covered(&self, mk: MfeKey, iface: InterfaceKey) -> bool {
-        let (f, g, s) = mk;
-        let scopes = [
-            SourceGroup {
-                family: f,
-                source: Some(s),
-                group: Some(g),
+    /// The keys of the MFEs a membership of `scope` shapes.
+    fn matching_mfes(&self, scope: SourceGroup) -> Vec<MfeKey> {
+        self.mfes
+            .range(Mgm::mfe_range(scope))
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// The MFE table and the tables an outgoing-list change reads or writes, borrowed apart so
+    /// that a (*,G) or (*,*) change runs over its range of MFEs in one pass.
+    fn split(&mut self) -> (&mut BTreeMap<MfeKey, Mfe>, OifCtx<'_>) {
+        (
+            &mut self.mfes,
+            OifCtx {
+                interfaces: &self.interfaces,
+                owners: &self.owners,
+                protocols: &self.protocols,
+                scopes: &self.scopes,
+                queries: &mut self.queries,
+                next_query: &mut self.next_query,
+                actions: &mut self.actions,
             },
-            SourceGroup {
-                family: f,
-                source: None,
-                group: Some(g),
-            },
-            SourceGroup::star_star(f),
-        ];
-        if scopes.iter().any(|sc| {
-            self.scopes
-                .get(sc)
-                .is_some_and(|e| e.keys.contains_key(&iface))
-        }) {
-            return true;
+        )
+    }
+
+    /// Add (`add`) or remove `iface` in every MFE a membership of `scope` shapes. Cost:
+    /// O(log n + MFEs in range).
+    fn update_matching(&mut self, scope: SourceGroup, iface: InterfaceKey, add: bool) {
+        let (mfes, mut ctx) = self.split();
+        for (mk, m) in mfes.range_mut(Mgm::mfe_range(scope)) {
+            ctx.change(*mk, m, iface, add);
         }
-        self.mfes.get(&mk).is_some_and(|m| {
-            m.forced
-                .range((iface, ProtocolHandle(0))..=(iface, ProtocolHandle(u32::MAX)))
-                .next()
-                .is_some()
-        })
     }
 
     fn add_oif(&mut self, mk: MfeKey, iface: InterfaceKey) {
-        let Some(m) = self.mfes.get_mut(&mk) else {
-            return;
-        };
-        if iface.ifindex == m.iif.ifindex || m.disabled.contains(&iface) || m.oifs.contains(&iface)
-        {
-            return;
+        let (mfes, mut ctx) = self.split();
+        if let Some(m) = mfes.get_mut(&mk) {
+            ctx.change(mk, m, iface, true);
         }
-        let before = self.kernel_oifs(mk);
-        if let Some(m) = self.mfes.get_mut(&mk) {
-            m.oifs.insert(iface);
-        }
-        self.oifs_changed(mk, before);
     }
 
     fn remove_oif_if_uncovered(&mut self, mk: MfeKey, iface: InterfaceKey) {
-        if !self.mfes.get(&mk).is_some_and(|m| m.oifs.contains(&iface)) || self.covered(mk, iface) {
-            return;
+        let (mfes, mut ctx) = self.split();
+        if let Some(m) = mfes.get_mut(&mk) {
+            ctx.change(mk, m, iface, false);
         }
-        let before = self.kernel_oifs(mk);
-        if let Some(m) = self.mfes.get_mut(&mk) {
-            m.oifs.remove(&iface);
-        }
-        self.oifs_changed(mk, before);
     }
 
     fn force_oif(&mut self, mk: MfeKey, iface: InterfaceKey, protocol: ProtocolHandle) {
@@ -1997,101 +2139,23 @@ impl Mgm {
 
     /// The outgoing VIFs of an MFE as the kernel sees them.
     fn kernel_oifs(&self, mk: MfeKey) -> VifSet {
-        let mut set = VifSet::EMPTY;
-        if let Some(m) = self.mfes.get(&mk) {
-            for k in &m.oifs {
-                if let Some(v) = self.vif_of(k.ifindex, mk.0) {
-                    set.insert(v);
-                }
-            }
-        }
-        set
+        let (interfaces, mfes) = (&self.interfaces, &self.mfes);
+        mfes.get(&mk)
+            .map(|m| kernel_oifs(interfaces, mk.0, m))
+            .unwrap_or_default()
     }
 
     fn add_mfe_op(&self, mk: MfeKey) -> Option<KernelOp> {
         let m = self.mfes.get(&mk)?;
-        let iif = self.vif_of(m.iif.ifindex, mk.0)?;
-        Some(KernelOp::AddMfe {
-            family: mk.0,
-            source: mk.2,
-            group: mk.1,
-            iif,
-            oifs: self.kernel_oifs(mk),
-        })
-    }
-
-    /// After an outgoing-list change of `mk` (whose kernel list was `before`): update the
-    /// kernel and raise the MFE-level join / prune alert to the iif owner.
-    fn oifs_changed(&mut self, mk: MfeKey, before: VifSet) {
-        let Some(m) = self.mfes.get(&mk) else {
-            return;
-        };
-        if m.stage != Stage::Installed {
-            return;
-        }
-        let after = self.kernel_oifs(mk);
-        if after == before {
-            return;
-        }
-        if let Some(op) = self.add_mfe_op(mk) {
-            self.actions.push_back(Action::Kernel(op));
-        }
-        let scope = SourceGroup {
-            family: mk.0,
-            source: Some(mk.2),
-            group: Some(mk.1),
-        };
-        if before.is_empty() && !after.is_empty() {
-            if let Some(owner) = self.owner_of(m.iif) {
-                self.notify(
-                    owner,
-                    Notification::JoinAlert {
-                        scope,
-                        member_update: false,
-                    },
-                );
-            }
-        } else if !before.is_empty() && after.is_empty() {
-            self.negative_prune_alert(mk);
-        }
+        add_mfe_op(&self.interfaces, mk, m)
     }
 
     /// Tell the iif owner that `mk` forwards nowhere; it may answer with a cache timeout.
     fn negative_prune_alert(&mut self, mk: MfeKey) {
-        let Some(m) = self.mfes.get(&mk) else {
-            return;
-        };
-        let iif = m.iif;
-        let timeout = m.timeout_secs;
-        let Some(owner) = self
-            .owner_of(iif)
-            .filter(|o| self.handles(*o, Callback::PruneAlert))
-        else {
-            return;
-        };
-        let query = self.new_query(owner, mk, QueryKind::Prune);
-        if let Some(old) = self
-            .mfes
-            .get_mut(&mk)
-            .and_then(|m| m.prune_query.replace(query))
-        {
-            self.queries.remove(&old);
+        let (mfes, mut ctx) = self.split();
+        if let Some(m) = mfes.get_mut(&mk) {
+            ctx.negative_prune_alert(mk, m);
         }
-        let scope = SourceGroup {
-            family: mk.0,
-            source: Some(mk.2),
-            group: Some(mk.1),
-        };
-        self.push_notify(
-            owner,
-            Notification::PruneAlert {
-                query: Some(query),
-                scope,
-                iface: Some(iif),
-                member_delete: false,
-                timeout,
-            },
-        );
     }
 
     // ----- MFE life cycle -----
