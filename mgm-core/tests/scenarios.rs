@@ -1989,3 +1989,140 @@ fn ipv6_flows_use_mifs() {
     let owners = h.mgm.owned_interfaces();
     assert_eq!(owners.len(), 3);
 }
+
+// ===== more documented choices =====
+
+// Given a negative MFE whose prune alert PIM answers with 0 s,
+// When a long time passes,
+// Then the MFE never expires (0 = not aged, as ulExpiryTime 0 in the MIB).
+#[test]
+fn prune_answer_of_zero_seconds_means_not_aged() {
+    let mut h = Harness::new();
+    h.link_up(1);
+    let pim = h.register_with(PIM, 0, callbacks(&[Callback::PruneAlert]));
+    h.take(pim, key(1));
+    h.drain();
+    h.packet("10.0.0.1", "239.1.1.1", 0, None);
+    let q = h
+        .notes()
+        .into_iter()
+        .find_map(|(_, n)| match n {
+            Notification::PruneAlert { query, .. } => query,
+            _ => None,
+        })
+        .unwrap();
+    h.mgm.answer_prune_alert(h.now, pim, q, 0).unwrap();
+    assert_eq!(h.mgm.poll_timeout(), None);
+    h.advance(Duration::from_secs(100_000));
+    let info = h
+        .mgm
+        .mfe(h.now, Family::Ipv4, ip("10.0.0.1"), ip("239.1.1.1"))
+        .unwrap();
+    assert_eq!((info.timeout_secs, info.expires_in_secs), (0, None));
+}
+
+// Given PIM owning both the RPF interface toward S (eth1) and eth2,
+// When PIM itself reports (S,G) receivers on eth2,
+// Then no join alert is raised (it would only tell PIM about its own join); DVMRP is not told
+// either (source-specific alerts go only to the RPF owner).
+#[test]
+fn source_specific_alert_is_not_sent_back_to_its_cause() {
+    let mut h = Harness::new();
+    h.link_up(1);
+    h.link_up(2);
+    let pim = h.register(PIM);
+    h.register(DVMRP);
+    h.take(pim, key(1));
+    h.take(pim, key(2));
+    h.drain();
+    let s = sg("10.0.0.1", "239.1.1.1");
+    let j = MembershipFlags::JOIN_STATE;
+    h.mgm
+        .add_group_membership(h.now, pim, s, key(2), j, Some(route(1, None)))
+        .unwrap();
+    assert!(h.drain().is_empty());
+}
+
+// Given PIM and IGMP co-owning eth1 (iif of an MFE) with IGMP receivers there,
+// When IGMP releases eth1,
+// Then PIM gets the local leave, PIM keeps the key, and the MFE (whose iif PIM answers for)
+// stays.
+#[test]
+fn igmp_release_under_a_routing_owner_keeps_the_key_and_its_mfes() {
+    let mut h = Harness::new();
+    h.link_up(1);
+    h.link_up(2);
+    let pim = h.register_with(PIM, 0, callbacks(&[Callback::LocalLeave]));
+    let igmp = h.register_with(IGMP, 0, Callbacks::all());
+    h.take(pim, key(1));
+    h.take(igmp, key(1));
+    h.take(pim, key(2));
+    let g = star_g("239.1.1.1");
+    h.join(igmp, g, key(1));
+    h.packet("10.0.0.1", "239.1.1.1", 0, Some(1));
+    h.drain();
+    h.release(igmp, key(1));
+    assert_eq!(
+        h.drain(),
+        [notify(
+            pim,
+            Notification::LocalLeave {
+                scope: g,
+                iface: key(1)
+            }
+        )]
+    );
+    assert_eq!(h.mgm.owners(key(1)).routing, Some(pim));
+    assert_eq!(h.mgm.mfe_count(), 1);
+}
+
+// Given an installed MFE and a protocol handling creation alerts,
+// When a new membership adds its interface to the existing MFE,
+// Then no creation alert is raised (only new MFEs get them): just the AddMfe update.
+#[test]
+fn new_outgoing_interfaces_of_existing_mfes_raise_no_creation_alert() {
+    let mut h = Harness::new();
+    h.link_up(1);
+    h.link_up(2);
+    let pim = h.register_with(PIM, 0, callbacks(&[Callback::CreationAlert]));
+    h.take(pim, key(1));
+    h.take(pim, key(2));
+    h.packet("10.0.0.1", "239.1.1.1", 0, Some(1));
+    h.drain();
+    h.join(pim, star_g("239.1.1.1"), key(2));
+    assert_eq!(
+        h.drain(),
+        [Action::Kernel(add_mfe("10.0.0.1", "239.1.1.1", 0, &[1]))]
+    );
+}
+
+// Given an MFE waiting for PIM's creation-alert answer,
+// When PIM (owning nothing any more) deregisters,
+// Then the query is gone and the MFE installs with the defaults at its deadline.
+#[test]
+fn deregister_leaves_pending_mfes_to_their_deadline() {
+    let mut h = Harness::new();
+    h.link_up(1);
+    h.link_up(2);
+    let st = h.register_with(ProtocolId::STATIC, 0, Callbacks::NONE);
+    let pim = h.register_with(PIM, 0, callbacks(&[Callback::CreationAlert]));
+    h.take(st, key(1));
+    h.take(pim, key(2));
+    h.join(pim, star_g("239.1.1.1"), key(2));
+    h.packet("10.0.0.1", "239.1.1.1", 0, Some(1));
+    let q = match h.notes().as_slice() {
+        [(_, Notification::CreationAlert { query, .. })] => *query,
+        other => panic!("{other:?}"),
+    };
+    // PIM hands eth2 to nobody: the MFE keeps no outgoing interface of PIM.
+    h.release(pim, key(2));
+    h.drain();
+    h.mgm.deregister_protocol(pim).unwrap();
+    assert_eq!(
+        err(h.mgm.answer_creation_alert(h.now, pim, q, &[])),
+        ErrorCode::InvalidParameter
+    );
+    assert!(h.drain().is_empty());
+    h.advance(Config::default().callback_deadline);
+    assert_eq!(h.kernel(), [add_mfe("10.0.0.1", "239.1.1.1", 0, &[])]);
+}
