@@ -112,3 +112,94 @@ pub(crate) fn compare(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use mgm_core::MfeCounters;
+
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn vif(vif: u16, ifindex: u32) -> KernelVif {
+        KernelVif {
+            family: Family::Ipv4,
+            table: 253,
+            vif: VifIndex(vif),
+            ifindex: IfIndex(ifindex),
+            flags: 0x8008,
+            is_static: true,
+        }
+    }
+
+    fn mfe(source: &str, group: &str, iif: u32, oifs: &[u32], resolved: bool) -> KernelMfe {
+        KernelMfe {
+            family: Family::Ipv4,
+            table: 253,
+            source: ip(source),
+            group: ip(group),
+            iif: Some(IfIndex(iif)),
+            oifs: oifs.iter().map(|i| (IfIndex(*i), 1)).collect(),
+            counters: MfeCounters::default(),
+            is_static: true,
+            resolved,
+        }
+    }
+
+    fn state() -> FamilyState {
+        let mut s = FamilyState::default();
+        s.vifs.insert(VifIndex(0), IfIndex(2));
+        s.vifs.insert(VifIndex(1), IfIndex(3));
+        s.mfes.insert(
+            (ip("10.0.0.1"), ip("239.1.1.1")),
+            (IfIndex(2), [IfIndex(3)].into_iter().collect()),
+        );
+        s
+    }
+
+    #[test]
+    fn identical_is_clean() {
+        let kernel_mfes = [
+            mfe("10.0.0.1", "239.1.1.1", 2, &[3], true),
+            mfe("10.0.0.9", "239.9.9.9", 2, &[], false),
+        ];
+        let d = compare(
+            Family::Ipv4,
+            &state(),
+            &[vif(0, 2), vif(1, 3)],
+            &kernel_mfes,
+        );
+        assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn every_kind_of_difference_is_reported() {
+        let d = compare(
+            Family::Ipv4,
+            &state(),
+            &[vif(0, 4), vif(7, 3)],
+            &[
+                mfe("10.0.0.1", "239.1.1.1", 3, &[2], true),
+                mfe("10.0.0.2", "239.1.1.1", 2, &[3], true),
+            ],
+        );
+        let text = d.join("\n");
+        assert_eq!(d.len(), 6, "{text}");
+        assert!(text.contains("VIF 0: kernel has ifindex 4"), "{text}");
+        assert!(text.contains("VIF 1 (ifindex 3) missing"), "{text}");
+        assert!(
+            text.contains("VIF 7 (ifindex 3) in the kernel is unknown"),
+            "{text}"
+        );
+        assert!(text.contains("kernel iif Some(3)"), "{text}");
+        assert!(text.contains("kernel oifs [2]"), "{text}");
+        assert!(
+            text.contains("(10.0.0.2, 239.1.1.1) in the kernel is unknown"),
+            "{text}"
+        );
+        let missing = compare(Family::Ipv4, &state(), &[vif(0, 2), vif(1, 3)], &[]);
+        assert_eq!(missing, ["MFE (10.0.0.1, 239.1.1.1) missing in the kernel"]);
+    }
+}
