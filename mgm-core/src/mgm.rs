@@ -253,8 +253,10 @@ struct Interface {
 /// Who has a membership for one scope.
 #[derive(Default)]
 struct ScopeMembers {
-    /// Interfaces per protocol (drives the join/prune-alert recipient rules).
-    by_protocol: BTreeMap<ProtocolHandle, BTreeSet<InterfaceKey>>,
+    /// Records per alert identity (drives the join/prune-alert recipient rules): the
+    /// recording protocol, except that IGMP's records on a routing-owned key count as the
+    /// routing owner's (that component owns the interface; it hears local joins).
+    by_protocol: BTreeMap<ProtocolHandle, u32>,
     /// How many protocols have this scope on each key (drives MFE outgoing lists).
     keys: BTreeMap<InterfaceKey, u32>,
 }
@@ -332,8 +334,8 @@ pub struct Mgm {
     owners: BTreeMap<InterfaceKey, Owners>,
     /// VIF slots per family: the ifindex behind each allocated VIF.
     vifs: [Vec<Option<IfIndex>>; 2],
-    /// Every JOIN_STATE membership record.
-    records: BTreeSet<(ProtocolHandle, InterfaceKey, SourceGroup)>,
+    /// Every JOIN_STATE membership record, with its alert identity (see `ScopeMembers`).
+    records: BTreeMap<(ProtocolHandle, InterfaceKey, SourceGroup), ProtocolHandle>,
     scopes: BTreeMap<SourceGroup, ScopeMembers>,
     mfes: BTreeMap<MfeKey, Mfe>,
     queries: BTreeMap<QueryId, Query>,
@@ -360,7 +362,7 @@ impl Mgm {
             resyncing: false,
             owners: BTreeMap::new(),
             vifs: [vec![None; slots], vec![None; slots]],
-            records: BTreeSet::new(),
+            records: BTreeMap::new(),
             scopes: BTreeMap::new(),
             mfes: BTreeMap::new(),
             queries: BTreeMap::new(),
@@ -628,7 +630,7 @@ impl Mgm {
             return Err(not_found(format!("no forwarding entry for {scope}")));
         }
         let record = (protocol, iface, scope);
-        let new_record = flags.join_state() && !self.records.contains(&record);
+        let new_record = flags.join_state() && !self.records.contains_key(&record);
         if new_record && self.records.len() >= self.config.max_memberships {
             return Err(MgmError::new(
                 ErrorCode::NotEnoughMemory,
@@ -665,7 +667,7 @@ impl Mgm {
     ) -> Result<(), MgmError> {
         self.last_kernel_error = None;
         let forward_mfe = self.check_membership_request(protocol, scope, iface, flags)?;
-        let join = flags.join_state() && self.records.contains(&(protocol, iface, scope));
+        let join = flags.join_state() && self.records.contains_key(&(protocol, iface, scope));
         let forward = forward_mfe.filter(|mk| {
             self.mfes
                 .get(mk)
@@ -1424,7 +1426,7 @@ impl Mgm {
     /// Every JOIN_STATE membership record, by protocol then key then scope.
     pub fn memberships(&self) -> Vec<MembershipInfo> {
         self.records
-            .iter()
+            .keys()
             .map(|&(protocol, iface, scope)| MembershipInfo {
                 protocol,
                 iface,
@@ -1902,12 +1904,21 @@ impl Mgm {
         scope: SourceGroup,
         rpf: Option<&Route>,
     ) {
-        self.records.insert((protocol, iface, scope));
+        let is_igmp = self.is_igmp(protocol);
+        let routing_owner = self.owners(iface).routing.filter(|o| *o != protocol);
+        // MGM: IGMP on an interface a routing protocol owns speaks through that owner (local
+        // join); only on an IGMP-only interface does IGMP count as a client of its own (5.1).
+        let identity = if is_igmp {
+            routing_owner.unwrap_or(protocol)
+        } else {
+            protocol
+        };
+        self.records.insert((protocol, iface, scope), identity);
         let entry = self.scopes.entry(scope).or_default();
         let scope_was_empty = entry.keys.is_empty();
-        let keys = entry.by_protocol.entry(protocol).or_default();
-        let protocol_first = keys.is_empty();
-        keys.insert(iface);
+        let records = entry.by_protocol.entry(identity).or_insert(0);
+        *records += 1;
+        let protocol_first = *records == 1;
         let count = entry.keys.entry(iface).or_insert(0);
         *count += 1;
         let key_first = *count == 1;
@@ -1915,7 +1926,7 @@ impl Mgm {
             .by_protocol
             .keys()
             .copied()
-            .filter(|p| *p != protocol)
+            .filter(|p| *p != identity)
             .collect();
 
         // MGM join-alert recipients (spec 3.4, 5.8).
@@ -1923,21 +1934,18 @@ impl Mgm {
             scope,
             member_update: true,
         };
+        let cause = |p: &ProtocolHandle| *p != protocol && *p != identity;
         if scope.source.is_some() {
             if scope_was_empty {
-                if let Some(owner) = self.rpf_owner(scope, rpf).filter(|o| *o != protocol) {
+                if let Some(owner) = self.rpf_owner(scope, rpf).filter(cause) {
                     self.notify(owner, alert);
                 }
             }
         } else if protocol_first {
             match others.as_slice() {
                 [] => {
-                    let all: Vec<ProtocolHandle> = self
-                        .protocols
-                        .keys()
-                        .copied()
-                        .filter(|p| *p != protocol)
-                        .collect();
+                    let all: Vec<ProtocolHandle> =
+                        self.protocols.keys().copied().filter(cause).collect();
                     for p in all {
                         self.notify(p, alert.clone());
                     }
@@ -1947,10 +1955,8 @@ impl Mgm {
             }
         }
         // MGM: IGMP joins on a routing-owned interface -> local join to the owner.
-        if self.is_igmp(protocol) {
-            if let Some(owner) = self.owners(iface).routing.filter(|o| *o != protocol) {
-                self.notify(owner, Notification::LocalJoin { scope, iface });
-            }
+        if let (true, Some(owner)) = (is_igmp, routing_owner) {
+            self.notify(owner, Notification::LocalJoin { scope, iface });
         }
         if key_first {
             self.update_matching(scope, iface, true);
@@ -1966,17 +1972,17 @@ impl Mgm {
         rpf: Option<&Route>,
         local_alerts: bool,
     ) {
-        if !self.records.remove(&(protocol, iface, scope)) {
+        let Some(identity) = self.records.remove(&(protocol, iface, scope)) else {
             return;
-        }
+        };
         let Some(entry) = self.scopes.get_mut(&scope) else {
             return;
         };
         let mut protocol_last = false;
-        if let Some(keys) = entry.by_protocol.get_mut(&protocol) {
-            keys.remove(&iface);
-            if keys.is_empty() {
-                entry.by_protocol.remove(&protocol);
+        if let Some(records) = entry.by_protocol.get_mut(&identity) {
+            *records = records.saturating_sub(1);
+            if *records == 0 {
+                entry.by_protocol.remove(&identity);
                 protocol_last = true;
             }
         }
@@ -2003,21 +2009,18 @@ impl Mgm {
             member_delete: true,
             timeout,
         };
+        let cause = |p: &ProtocolHandle| *p != protocol && *p != identity;
         if scope.source.is_some() {
             if scope_empty {
-                if let Some(owner) = self.rpf_owner(scope, rpf).filter(|o| *o != protocol) {
+                if let Some(owner) = self.rpf_owner(scope, rpf).filter(cause) {
                     self.notify(owner, alert);
                 }
             }
         } else if protocol_last {
             match remaining.as_slice() {
                 [] => {
-                    let all: Vec<ProtocolHandle> = self
-                        .protocols
-                        .keys()
-                        .copied()
-                        .filter(|p| *p != protocol)
-                        .collect();
+                    let all: Vec<ProtocolHandle> =
+                        self.protocols.keys().copied().filter(cause).collect();
                     for p in all {
                         self.notify(p, alert.clone());
                     }
@@ -2053,7 +2056,7 @@ impl Mgm {
         let scopes: Vec<SourceGroup> = self
             .records
             .range((protocol, iface, lo)..=(protocol, iface, hi))
-            .map(|r| r.2)
+            .map(|(r, _)| r.2)
             .collect();
         for scope in scopes {
             self.remove_membership(now, protocol, iface, scope, None, local_alerts);
@@ -2189,11 +2192,15 @@ impl Mgm {
         let Some(m) = self.mfes.get(&mk) else {
             return;
         };
-        // The iif may have lost its VIF while the RPF query was open: fall back to arrival.
-        let mut iif = m.iif;
-        if self.owner_of(iif).is_none() || self.vif_of(iif.ifindex, mk.0).is_none() {
-            iif = m.arrival;
-        }
+        // The iif may have lost its owner while the RPF query was open: fall back to the
+        // arrival interface, and drop the flow when that is gone too.
+        let usable =
+            |k: InterfaceKey| self.owner_of(k).is_some() && self.vif_of(k.ifindex, mk.0).is_some();
+        let Some(iif) = [m.iif, m.arrival].into_iter().find(|k| usable(*k)) else {
+            debug!(source = %mk.2, group = %mk.1, "no usable incoming interface, flow dropped");
+            self.delete_mfe(mk);
+            return;
+        };
         let mut oifs = self.membership_oifs(mk, iif);
         if let Some(m) = self.mfes.get(&mk) {
             oifs.retain(|k| !m.disabled.contains(k));

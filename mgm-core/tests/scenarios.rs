@@ -350,15 +350,17 @@ fn igmp_take_on_routing_interface_coexists_without_handshake() {
     );
 }
 
-// Given PIM and IGMP co-owning eth1, IGMP with a membership there,
+// Given PIM and IGMP co-owning eth1, IGMP with a membership there, and DVMRP elsewhere,
 // When PIM releases eth1,
-// Then DisableIgmp, IGMP's membership dropped, ownership change, EnableIgmp; the VIF stays.
+// Then DisableIgmp, IGMP's membership dropped (prune alert to DVMRP: nobody else has (*,G)),
+// ownership change, EnableIgmp; the VIF stays and IGMP is the owner now.
 #[test]
 fn routing_release_on_igmp_interface_runs_the_handshake() {
     let mut h = Harness::new();
     h.link_up(1);
     let pim = h.register(PIM);
     let igmp = h.register(IGMP);
+    let dvmrp = h.register_with(DVMRP, 0, alerts_only());
     h.take(pim, key(1));
     h.take(igmp, key(1));
     h.join(igmp, star_g("239.1.1.1"), key(1));
@@ -369,7 +371,7 @@ fn routing_release_on_igmp_interface_runs_the_handshake() {
         [
             notify(igmp, Notification::DisableIgmp { iface: key(1) }),
             notify(
-                pim,
+                dvmrp,
                 Notification::PruneAlert {
                     query: None,
                     scope: star_g("239.1.1.1"),
@@ -383,6 +385,7 @@ fn routing_release_on_igmp_interface_runs_the_handshake() {
     );
     assert_eq!(h.mgm.owners(key(1)).igmp, Some(igmp));
     assert_eq!(h.mgm.protocol_on_interface(key(1)).unwrap().0, IGMP);
+    assert!(h.drain().is_empty());
 }
 
 // ===== 4, 5: release / get owner =====
@@ -761,15 +764,17 @@ fn callbacks_a_protocol_does_not_handle_are_never_raised() {
 
 // ===== 23, 24: local join / leave =====
 
-// Given PIM and IGMP co-owning eth1,
+// Given PIM and IGMP co-owning eth1, and DVMRP registered,
 // When IGMP adds then deletes (*,G) on eth1,
-// Then PIM gets LocalJoin then LocalLeave (besides the join/prune alerts to PIM).
+// Then PIM gets LocalJoin then LocalLeave; for the join/prune-alert rules the receivers count
+// as PIM's (the component owning the interface), so DVMRP, not PIM, gets the alerts.
 #[test]
 fn igmp_membership_on_routing_interface_raises_local_join_and_leave() {
     let mut h = Harness::new();
     h.link_up(1);
     let pim = h.register(PIM);
     let igmp = h.register(IGMP);
+    let dvmrp = h.register_with(DVMRP, 0, alerts_only());
     h.take(pim, key(1));
     h.take(igmp, key(1));
     h.drain();
@@ -778,7 +783,7 @@ fn igmp_membership_on_routing_interface_raises_local_join_and_leave() {
     assert_eq!(
         h.drain(),
         [
-            join_alert(pim, g, true),
+            join_alert(dvmrp, g, true),
             notify(
                 pim,
                 Notification::LocalJoin {
@@ -792,7 +797,7 @@ fn igmp_membership_on_routing_interface_raises_local_join_and_leave() {
     assert_eq!(
         h.drain(),
         [
-            prune_alert(pim, g, key(1)),
+            prune_alert(dvmrp, g, key(1)),
             notify(
                 pim,
                 Notification::LocalLeave {
@@ -802,6 +807,25 @@ fn igmp_membership_on_routing_interface_raises_local_join_and_leave() {
             )
         ]
     );
+}
+
+// Given IGMP alone on eth2 and DVMRP with (*,G) receivers on eth3,
+// When IGMP reports (*,G) on eth2,
+// Then IGMP counts as a client of its own: it is second, so DVMRP (the first) is alerted.
+#[test]
+fn igmp_alone_on_an_interface_is_an_ordinary_client_for_alerts() {
+    let mut h = Harness::new();
+    h.link_up(2);
+    h.link_up(3);
+    let igmp = h.register(IGMP);
+    let dvmrp = h.register_with(DVMRP, 0, alerts_only());
+    h.take(igmp, key(2));
+    h.take(dvmrp, key(3));
+    let g = star_g("239.1.1.1");
+    h.join(dvmrp, g, key(3));
+    h.drain();
+    h.join(igmp, g, key(2));
+    assert_eq!(h.drain(), [join_alert(dvmrp, g, true)]);
 }
 
 // Given IGMP alone on eth2 and PIM on eth1 (iif),
