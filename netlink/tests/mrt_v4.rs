@@ -441,3 +441,62 @@ fn register_vif_gets_whole_packets() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[test]
+fn wrvifwhole_follows_wrongvif() {
+    if !should_run() {
+        return;
+    }
+    let topo = Topology::new("wrvif");
+    let r0 = topo.router.ifindex("r0");
+    let r1 = topo.router.ifindex("r1");
+    let (tx, rx) = std::sync::mpsc::channel::<&'static str>();
+    let router = topo.router.spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let sock = MrtSocket::open(Family::Ipv4, None).unwrap();
+            sock.set_pim_wrvifwhole().expect("MRT_PIM = 4");
+            sock.add_vif(VifIndex(0), IfIndex(r0)).unwrap();
+            sock.add_vif(VifIndex(1), IfIndex(r1)).unwrap();
+            // Expected on VIF 1; with PIM on, arrival on VIF 0 need not be in the OIL.
+            sock.add_mfc(IpAddr::V4(S), IpAddr::V4(G), VifIndex(1), VifSet::EMPTY)
+                .unwrap();
+            tx.send("ready").unwrap();
+            let mut packets = Vec::new();
+            let first = next_upcall(&sock, &mut packets).await;
+            assert_eq!(
+                first,
+                Upcall::WrongVif {
+                    family: Family::Ipv4,
+                    source: IpAddr::V4(S),
+                    group: IpAddr::V4(G),
+                    vif: VifIndex(0),
+                }
+            );
+            let second = next_upcall(&sock, &mut packets).await;
+            let Upcall::WholePacket {
+                vif,
+                wrong_vif,
+                packet,
+                ..
+            } = second
+            else {
+                panic!("expected WRVIFWHOLE, got {second:?}");
+            };
+            assert_eq!(vif, VifIndex(0));
+            assert!(wrong_vif);
+            assert_eq!(packet.len(), 20 + 8 + 100);
+            let counters = sock.sg_counters(IpAddr::V4(S), IpAddr::V4(G)).unwrap();
+            assert_eq!(counters.wrong_if, 1, "{counters:?}");
+            sock.close().unwrap();
+        })
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok("ready"));
+    send_udp(&topo.left, IpAddr::V4(G), PORT, 1);
+    if let Err(panic) = router.join() {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -11,6 +11,7 @@
 //! | [`MrtSocket::add_mfc`] | `MRT_ADD_MFC` / `MRT6_ADD_MFC` (TTL threshold 1 per outgoing VIF) |
 //! | [`MrtSocket::del_mfc`] | `MRT_DEL_MFC` / `MRT6_DEL_MFC` |
 //! | [`MrtSocket::set_pim`], [`MrtSocket::set_assert`] | `MRT_PIM`, `MRT_ASSERT` (v6: `MRT6_*`) |
+//! | [`MrtSocket::set_pim_wrvifwhole`] | `MRT_PIM` = 4 (`IGMPMSG_WRVIFWHOLE`) |
 //! | [`MrtSocket::sg_counters`] | `ioctl(SIOCGETSGCNT)` / `SIOCGETSGCNT_IN6` |
 //! | [`MrtSocket::vif_counters`] | `ioctl(SIOCGETVIFCNT)` / `SIOCGETMIFCNT_IN6` |
 //! | [`MrtSocket::join_group`], [`MrtSocket::leave_group`] | `IP_ADD_MEMBERSHIP` / `IPV6_JOIN_GROUP` by ifindex (to receive IGMPv3/MLDv2 reports) |
@@ -446,6 +447,19 @@ impl MrtSocket {
         self.set("MRT_PIM", "MRT6_PIM", sys::MRT_PIM, &c_int::from(on))
     }
 
+    /// Turn PIM mode on with whole-packet wrong-VIF upcalls: `MRT_PIM` / `MRT6_PIM` with the
+    /// value 4 (`IGMPMSG_WRVIFWHOLE` / `MRT6MSG_WRMIFWHOLE`). Each WRONGVIF upcall is then
+    /// followed by a WRVIFWHOLE upcall carrying the packet. The kernel only takes the value
+    /// when PIM mode changes, so call it while PIM is off.
+    ///
+    /// # Errors
+    ///
+    /// As [`MrtSocket::set_pim`].
+    pub fn set_pim_wrvifwhole(&self) -> Result<(), Error> {
+        let value = c_int::from(upcall::MSG_WRVIFWHOLE);
+        self.set("MRT_PIM", "MRT6_PIM", sys::MRT_PIM, &value)
+    }
+
     /// Turn assert mode (WRONGVIF upcalls) on or off: `MRT_ASSERT` / `MRT6_ASSERT`.
     ///
     /// # Errors
@@ -641,6 +655,12 @@ impl MrtSocket {
         Ok(())
     }
 }
+
+// The agent shares one socket between a reader task and the programming code.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<MrtSocket>();
+};
 
 impl AsRawFd for MrtSocket {
     fn as_raw_fd(&self) -> RawFd {
