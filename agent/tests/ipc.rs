@@ -775,3 +775,306 @@ fn leftovers_of_a_previous_run_are_reconciled() {
         daemon.stop().await;
     });
 }
+
+/// Start `f` now on a new thread inside namespace `ns`; the returned future yields its result
+/// without blocking the runtime (mgmd runs on it).
+fn on_thread_in<T, F>(ns: &str, f: F) -> impl Future<Output = T> + Send + 'static
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(path).expect("netns file");
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let _ = tx.send(f());
+    });
+    async move { rx.await.expect("thread result") }
+}
+
+/// Join `group` on 10.1.2.2 and count datagrams on `port` for `seconds`.
+fn receive(group: &str, port: u16, seconds: f64) -> usize {
+    use std::net::{Ipv4Addr, UdpSocket};
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).expect("bind");
+    let group: Ipv4Addr = group.parse().expect("group");
+    socket
+        .join_multicast_v4(&group, &"10.1.2.2".parse().expect("addr"))
+        .expect("join");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let deadline = std::time::Instant::now() + Duration::from_secs_f64(seconds);
+    let mut count = 0;
+    let mut buf = [0u8; 2048];
+    while std::time::Instant::now() < deadline {
+        if socket.recv(&mut buf).is_ok() {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// Send `count` datagrams to `group:port`, 50 ms apart, TTL 8.
+fn send(group: &str, port: u16, count: usize) {
+    use std::net::UdpSocket;
+    let socket = UdpSocket::bind("10.1.1.2:0").expect("bind");
+    socket.set_multicast_ttl_v4(8).expect("ttl");
+    for i in 0..count {
+        let _ = socket.send_to(format!("packet {i}").as_bytes(), (group, port));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sender | router | receiver: `S` eth0 10.1.1.2 -- in0 10.1.1.1 [router] out0 10.1.2.1 --
+/// eth0 10.1.2.2 `C`. Returns the two outer namespaces (dropped = deleted).
+fn topology(router: &str) -> (Netns, Netns) {
+    let sender = Netns::new("snd");
+    let receiver = Netns::new("rcv");
+    ip_batch(
+        router,
+        &[
+            format!(
+                "link add name in0 type veth peer name eth0 netns {}",
+                sender.name
+            ),
+            format!(
+                "link add name out0 type veth peer name eth0 netns {}",
+                receiver.name
+            ),
+            "addr add 10.1.1.1/24 dev in0".into(),
+            "addr add 10.1.2.1/24 dev out0".into(),
+            "link set in0 up".into(),
+            "link set out0 up".into(),
+        ],
+    );
+    for (ns, addr, gw) in [
+        (&sender.name, "10.1.1.2/24", "10.1.1.1"),
+        (&receiver.name, "10.1.2.2/24", "10.1.2.1"),
+    ] {
+        ip_batch(
+            ns,
+            &[
+                format!("addr add {addr} dev eth0"),
+                "link set eth0 up".into(),
+                "link set lo up".into(),
+                format!("route add default via {gw}"),
+            ],
+        );
+    }
+    ip_batch(&sender.name, &["route add 224.0.0.0/4 dev eth0".into()]);
+    let sysctl = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            router,
+            "sysctl",
+            "-qw",
+            "net.ipv4.conf.all.rp_filter=0",
+            "net.ipv4.conf.default.rp_filter=0",
+            "net.ipv4.conf.in0.rp_filter=0",
+            "net.ipv4.ip_forward=1",
+        ])
+        .status()
+        .expect("sysctl");
+    assert!(sysctl.success());
+    (sender, receiver)
+}
+
+// Given an IPC client owning the in and out interfaces with a (*,G) membership on out, that
+// handles (and answers) RPF and creation alerts,
+// When a sender sends to G,
+// Then the client is asked, traffic reaches the receiver, the MFE counts the packets;
+// after the membership is deleted traffic stops and verify stays clean.
+#[test]
+fn client_membership_forwards_traffic() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("traffic", |ns| async move {
+        let (sender, receiver) = topology(&ns);
+        let daemon = Daemon::start(config(&ns)).await;
+        let mut c = daemon.client().await;
+        let h = register(
+            &mut c,
+            21,
+            json!(["rpf", "creation_alert", "join_alert", "prune_alert"]),
+        )
+        .await;
+        for ifname in ["in0", "out0"] {
+            c.request(
+                "take_interface_ownership",
+                json!({"handle": h, "ifname": ifname, "family": "ipv4"}),
+            )
+            .await
+            .unwrap();
+        }
+        c.request(
+            "add_group_membership",
+            json!({"ifname": "out0", "group": "239.1.1.1"}),
+        )
+        .await
+        .unwrap();
+
+        let rcv = receiver.name.clone();
+        let counting = tokio::spawn(on_thread_in(&rcv, || receive("239.1.1.1", 5001, 2.5)));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let snd = sender.name.clone();
+        let sending = tokio::spawn(on_thread_in(&snd, || send("239.1.1.1", 5001, 20)));
+
+        // Answer the callbacks of the new flow.
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let event = tokio::time::timeout(Duration::from_secs(3), c.next_event())
+                .await
+                .expect("callbacks within 3 s")
+                .unwrap()
+                .expect("an event");
+            match event["event"].as_str() {
+                Some("rpf") => {
+                    assert_eq!(event["source"], "10.1.1.2");
+                    assert_eq!(event["iif"]["ifname"], "in0", "{event}");
+                    c.request("answer_rpf", json!({"query": event["query"]}))
+                        .await
+                        .unwrap();
+                }
+                Some("creation_alert") => {
+                    assert_eq!(event["oifs"][0]["iface"]["ifname"], "out0", "{event}");
+                    c.request(
+                        "answer_creation_alert",
+                        json!({"query": event["query"], "disabled": []}),
+                    )
+                    .await
+                    .unwrap();
+                }
+                _ => continue,
+            }
+            seen.push(event["event"].clone());
+        }
+        sending.await.unwrap();
+        let received = counting.await.unwrap();
+        assert!(received >= 18, "received {received} of 20");
+
+        tokio::time::sleep(Duration::from_millis(1200)).await; // a counter poll
+        let mfe = c
+            .request(
+                "get_mfe_stats",
+                json!({"source": "10.1.1.2", "group": "239.1.1.1"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(mfe["mfe"]["installed"], true, "{mfe}");
+        assert!(
+            mfe["mfe"]["stats"]["packets"].as_u64().unwrap_or(0) >= 18,
+            "{mfe}"
+        );
+        assert_eq!(
+            c.request("verify", Value::Null).await.unwrap()["clean"],
+            true
+        );
+
+        c.request(
+            "delete_group_membership",
+            json!({"ifname": "out0", "group": "239.1.1.1"}),
+        )
+        .await
+        .unwrap();
+        let counting = tokio::spawn(on_thread_in(&rcv, || receive("239.1.1.1", 5001, 1.5)));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        on_thread_in(&snd, || send("239.1.1.1", 5001, 10)).await;
+        assert_eq!(
+            counting.await.unwrap(),
+            0,
+            "forwarded after the membership was deleted"
+        );
+        assert_eq!(
+            c.request("verify", Value::Null).await.unwrap()["clean"],
+            true
+        );
+        drop(c);
+        daemon.stop().await;
+    });
+}
+
+// Given a client owning a link and a point-to-multipoint key (a neighbour as next hop),
+// When the link is deleted,
+// Then the client gets interface_deleted for both keys (with the interface's name), its
+// ownerships are gone and verify is clean; an unknown next hop was refused before.
+#[test]
+fn next_hop_keys_and_interface_deletion() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("nexthop", |ns| async move {
+        veth(&ns, "a0", "b0");
+        veth(&ns, "c0", "d0");
+        ip_batch(
+            &ns,
+            &["neigh add 10.7.7.7 lladdr 02:00:00:00:00:07 dev a0 nud permanent".into()],
+        );
+        let daemon = Daemon::start(config(&ns)).await;
+        let mut c = daemon.client().await;
+        let h = register(&mut c, 21, json!(["interface_deleted"])).await;
+        assert_eq!(
+            error_code(
+                &mut c,
+                "take_interface_ownership",
+                json!({"handle": h, "ifname": "a0",
+                "next_hop": "10.9.9.9"})
+            )
+            .await,
+            "InvalidParameter"
+        );
+        let taken = c
+            .request(
+                "take_interface_ownership",
+                json!({"handle": h, "ifname": "a0", "next_hop": "10.7.7.7"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(taken["keys"][0]["next_hop"], "10.7.7.7", "{taken}");
+        c.request(
+            "take_interface_ownership",
+            json!({"handle": h, "ifname": "a0", "family": "ipv4"}),
+        )
+        .await
+        .unwrap();
+        c.request(
+            "take_interface_ownership",
+            json!({"handle": h, "ifname": "c0", "family": "ipv4"}),
+        )
+        .await
+        .unwrap();
+        run_ip(&["-n", &ns, "link", "del", "a0"]);
+        let mut deleted = Vec::new();
+        while deleted.len() < 2 {
+            let event = tokio::time::timeout(Duration::from_secs(3), c.next_event())
+                .await
+                .expect("interface_deleted within 3 s")
+                .unwrap()
+                .expect("an event");
+            assert_eq!(event["event"], "interface_deleted", "{event}");
+            assert_eq!(event["iface"]["ifname"], "a0", "{event}");
+            deleted.push(
+                event["iface"]["next_hop"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+        deleted.sort();
+        assert_eq!(deleted, ["0.0.0.0", "10.7.7.7"]);
+        let owners = c.request("show_owners", Value::Null).await.unwrap();
+        assert_eq!(
+            owners["owners"].as_array().map(Vec::len),
+            Some(1),
+            "{owners}"
+        );
+        assert_eq!(
+            c.request("verify", Value::Null).await.unwrap()["clean"],
+            true
+        );
+        drop(c);
+        daemon.stop().await;
+    });
+}

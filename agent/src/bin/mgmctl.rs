@@ -78,6 +78,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<ExitCode, ClientError> {
+    // Check a static route's words before connecting.
+    if let Command::Static { action, route } = &args.command {
+        if let Err(e) = parse_static(route, action == "add") {
+            eprintln!("mgmctl: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    }
     let mut client = Client::connect(&args.socket).await?;
     match args.command {
         Command::Show { what } => {
