@@ -450,8 +450,8 @@ impl Mgm {
                 ),
             ));
         }
-        // The deregistering protocol has no keys: no instant needed for its cleanup but the
-        // default answers may install MFEs, which needs one; use the earliest known time.
+        // Deregistration has no clock: MFEs that waited only for this protocol's answers
+        // proceed with the defaults at their callback deadline.
         self.forget_protocol(None, protocol);
         Ok(())
     }

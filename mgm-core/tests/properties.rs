@@ -216,6 +216,8 @@ struct World {
     slots: [Option<ProtocolHandle>; 4],
     /// Answerable queries seen in notifications: (recipient, query, kind).
     queries: Vec<(ProtocolHandle, QueryId, char, Vec<InterfaceKey>)>,
+    /// (source, group, key) ever added with FORWARD_STATE successfully.
+    forced: BTreeSet<(IpAddr, IpAddr, InterfaceKey)>,
 }
 
 const SLOT_IDS: [ProtocolId; 4] = [
@@ -245,6 +247,7 @@ impl World {
             kernel: ModelKernel::default(),
             slots: [None; 4],
             queries: Vec::new(),
+            forced: BTreeSet::new(),
         };
         for i in 1..=IFACES {
             w.link_added(i);
@@ -367,7 +370,7 @@ impl World {
                 .unwrap();
                 let route = rpf.map(|i| route(i, None));
                 let flags = MembershipFlags(flags);
-                let _ = if add {
+                let r = if add {
                     self.h
                         .mgm
                         .add_group_membership(now, h, scope, key, flags, route)
@@ -376,6 +379,11 @@ impl World {
                         .mgm
                         .delete_group_membership(now, h, scope, key, flags, route)
                 };
+                if let (true, Ok(()), true, Some(s), Some(g)) =
+                    (add, r, flags.forward_state(), scope.source, scope.group)
+                {
+                    self.forced.insert((s, g, key));
+                }
             }
             Op::Packet {
                 v6,
@@ -422,7 +430,21 @@ impl World {
                     .mgm
                     .handle_counters(now, family(v6), source(v6, s), group(v6, g), c);
             }
-            Op::Advance(secs) => self.h.advance(Duration::from_secs(secs)),
+            Op::Advance(secs) => {
+                self.h.advance(Duration::from_secs(secs));
+                if secs > 0 {
+                    // An RPF deadline that fired now opens the creation-alert stage, which
+                    // gets a deadline of its own; past that one nothing is pending any more.
+                    self.drain();
+                    let deadline = self.h.mgm.config().callback_deadline;
+                    self.h.advance(deadline);
+                    self.drain();
+                    for f in [Family::Ipv4, Family::Ipv6] {
+                        let (list, _) = self.h.mgm.mfes_after(self.h.now, f, None, usize::MAX);
+                        assert!(list.iter().all(|e| e.installed), "{list:?}");
+                    }
+                }
+            }
             Op::LinkRemoved(i) => self.h.link_removed(i),
             Op::LinkAdded(i) => self.link_added(i),
             Op::AnswerRpf { query, iif } => {
@@ -551,6 +573,14 @@ impl World {
                 let mut oifs = VifSet::EMPTY;
                 for k in &e.oifs {
                     assert_ne!(k.ifindex, e.iif.ifindex, "iif in the oif list: {e:?}");
+                    let member = m
+                        .memberships()
+                        .iter()
+                        .any(|r| r.iface == *k && r.scope.matches(e.source, e.group));
+                    assert!(
+                        member || self.forced.contains(&(e.source, e.group, *k)),
+                        "oif {k} of {e:?} has no membership"
+                    );
                     let o = m.owners(*k);
                     assert!(o.routing.is_some() || o.igmp.is_some(), "unowned oif {k}");
                     oifs.insert(m.vif_of(k.ifindex, f).unwrap());
@@ -558,6 +588,10 @@ impl World {
                 assert!(m.owners(e.iif) != Default::default(), "unowned iif {e:?}");
                 if e.installed {
                     core_mfc.insert((f, e.source, e.group), (e.iif_vif, oifs));
+                } else {
+                    // A pending MFE always has its callback deadline armed.
+                    let due = m.poll_timeout().expect("pending MFE without a timer");
+                    assert!(due <= self.h.now + m.config().callback_deadline);
                 }
             }
         }
