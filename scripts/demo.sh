@@ -34,7 +34,7 @@ log "   static route's place: static del, then the client owns $VL and $VR and j
 "$MGMCTL" --socket "$SOCK" static del --from "$VL" --group 239.1.1.1 --to "$VR"
 mkfifo "$WORK/ctl"; exec 3<>"$WORK/ctl"
 in_rtr python3 examples/python/mgm_client.py --socket "$SOCK" --own "$VL" --own "$VR" \
-    --join "$VR:239.9.9.9" <"$WORK/ctl" >"$WORK/client.out" 2>&1 &
+    --join "$VR,239.9.9.9" <"$WORK/ctl" >"$WORK/client.out" 2>&1 &
 BG_PIDS+=($!)
 wait_for 10 grep -q '"ready"' "$WORK/client.out"
 start_recv "$WORK/r2" "$RCV" 239.9.9.9 5009 --duration 3 --iface eth0

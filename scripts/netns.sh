@@ -144,12 +144,17 @@ start_recv() { # start_recv OUTFILE NS GROUP PORT DURATION [args...]
 wait_recv() { for p in "${RECV_PIDS[@]}"; do wait "$p" 2>/dev/null; done; RECV_PIDS=(); }
 # client_cmd LINE: send a command to the example client on fd 3, wait for its response line
 client_cmd() {
-    local before
+    local before n
     before=$(grep -c '"response"' "$WORK/client.out")
     echo "$1" >&3
-    wait_for 5 test "$(grep -c '"response"' "$WORK/client.out")" -gt "$before" ||
-        fail "client did not answer '$1': $(tail -n 3 "$WORK/client.out")"
-    tail -n 1 "$WORK/client.out" | grep -q '"ok"' || fail "'$1' failed: $(tail -n 1 "$WORK/client.out")"
+    for _ in $(seq 50); do
+        n=$(grep -c '"response"' "$WORK/client.out")
+        [ "$n" -gt "$before" ] && break
+        sleep 0.1
+    done
+    [ "$n" -gt "$before" ] || fail "client did not answer '$1': $(tail -n 3 "$WORK/client.out")"
+    grep '"response"' "$WORK/client.out" | tail -n 1 | grep -q '"ok"' ||
+        fail "'$1' failed: $(grep '"response"' "$WORK/client.out" | tail -n 1)"
 }
 received() { sed -n 's/^received \([0-9]*\).*/\1/p' "$1"; }
 

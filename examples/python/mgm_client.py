@@ -4,7 +4,7 @@
 It speaks the IPC of docs/PROTOCOL.md: registers a protocol, takes ownership of interfaces, adds
 memberships and prints every callback event it receives, one JSON object per line on stdout.
 
-    mgm_client.py --socket /run/mgmd/mgmd.sock --own eth1 --own eth2 --join eth2:239.1.1.1
+    mgm_client.py --socket /run/mgmd/mgmd.sock --own eth1 --own eth2 --join eth2,239.1.1.1
 
 While it runs it also reads commands on stdin, one per line:
 
@@ -14,7 +14,8 @@ While it runs it also reads commands on stdin, one per line:
     raw {"op": ...}                 send any request (the handle is added when missing)
     quit                            deregister cleanly and exit
 
-Responses are printed as {"response": ...}; events as they arrive ({"event": ...}).
+Responses are printed as {"response": ...}; events as they arrive ({"event": ...}). RPF and
+creation alerts are answered at once with MGM's defaults ({"answered": ...}).
 """
 import argparse
 import json
@@ -102,7 +103,7 @@ def main():
     p.add_argument("--callbacks", default="join_alert,prune_alert,local_join,local_leave,wrong_if,interface_deleted,creation_alert,rpf",
                    help="comma-separated events this client handles")
     p.add_argument("--own", action="append", default=[], help="interface to take ownership of")
-    p.add_argument("--join", action="append", default=[], help="IFNAME:GROUP[:SOURCE] membership to add")
+    p.add_argument("--join", action="append", default=[], help="IFNAME,GROUP[,SOURCE] membership to add")
     args = p.parse_args()
 
     c = MgmClient(args.socket)
@@ -114,13 +115,24 @@ def main():
     for ifname in args.own:
         emit({"response": c.check("take_interface_ownership", ifname=ifname)})
     for spec in args.join:
-        emit({"response": c.check("add_group_membership", **membership_fields(spec.split(":", 2)))})
+        emit({"response": c.check("add_group_membership", **membership_fields(spec.split(",", 2)))})
     emit({"ready": True})
+
+    def handle(ev):
+        emit(ev)
+        # Answer the answerable callbacks at once (keeping MGM's defaults), so that a new flow
+        # does not wait for the deadline. A real protocol would decide here.
+        if ev.get("event") == "rpf":
+            r = c.request("answer_rpf", query=ev["query"])
+            emit({"answered": ev["query"], "result": r})
+        elif ev.get("event") == "creation_alert":
+            r = c.request("answer_creation_alert", query=ev["query"], disabled=[])
+            emit({"answered": ev["query"], "result": r})
 
     stdin_open = True
     while True:
         for ev in c.events():
-            emit(ev)
+            handle(ev)
         fds = [c.sock] + ([sys.stdin] if stdin_open else [])
         r, _, _ = select.select(fds, [], [], 1.0)
         if sys.stdin in r:
@@ -158,7 +170,7 @@ def main():
             emit({"response": resp})
         if c.sock in r:
             for ev in c.events():
-                emit(ev)
+                handle(ev)
 
 
 if __name__ == "__main__":

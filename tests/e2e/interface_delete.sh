@@ -8,7 +8,7 @@ start_mgmd
 CLIENT="python3 $ROOT/examples/python/mgm_client.py"
 mkfifo "$WORK/ctl"
 exec 3<>"$WORK/ctl"
-in_rtr $CLIENT --socket "$SOCK" --own "$VL" --own "$VR" --join "$VR:239.5.5.5" \
+ip netns exec "$RTR" $CLIENT --socket "$SOCK" --own "$VL" --own "$VR" --join "$VR,239.5.5.5" \
     <"$WORK/ctl" >"$WORK/client.out" 2>&1 &
 BG_PIDS+=($!)
 wait_for 10 grep -q '"ready"' "$WORK/client.out" || fail "client not ready: $(cat "$WORK/client.out")"

@@ -11,7 +11,7 @@ CLIENT="python3 $ROOT/examples/python/mgm_client.py"
 
 mkfifo "$WORK/ctl"
 exec 3<>"$WORK/ctl"
-in_rtr $CLIENT --socket "$SOCK" --own "$VL" --own "$VR" --join "$VR:239.1.1.1" \
+ip netns exec "$RTR" $CLIENT --socket "$SOCK" --own "$VL" --own "$VR" --join "$VR,239.1.1.1" \
     <"$WORK/ctl" >"$WORK/client.out" 2>&1 &
 CLIENT_PID=$!
 BG_PIDS+=("$CLIENT_PID")

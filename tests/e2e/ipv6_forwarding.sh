@@ -25,7 +25,7 @@ exec 3<>"$WORK/ctl"
 # The static protocol owns both interfaces, so the client uses a second pair: release the static
 # route first.
 mgmctl static del --from "$VL" --group ff1e::1:2 --to "$VR" || fail "static del"
-in_rtr $CLIENT --socket "$SOCK" --own "$VL" --own "$VR" --join "$VR:ff1e::1:3" \
+ip netns exec "$RTR" $CLIENT --socket "$SOCK" --own "$VL" --own "$VR" --join "$VR,ff1e::1:3" \
     <"$WORK/ctl" >"$WORK/client.out" 2>&1 &
 BG_PIDS+=($!)
 wait_for 10 grep -q '"ready"' "$WORK/client.out" || fail "client not ready: $(cat "$WORK/client.out")"
