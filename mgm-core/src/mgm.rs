@@ -49,6 +49,9 @@ impl Default for Config {
     }
 }
 
+/// The longest callback deadline [`Mgm::new`] accepts (longer ones are capped).
+pub const MAX_CALLBACK_DEADLINE: Duration = Duration::from_secs(3600);
+
 /// `MGM_JOIN_STATE_FLAG` (0x1) and `MGM_FORWARD_STATE_FLAG` (0x2), as a bit set.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -349,10 +352,16 @@ pub struct Mgm {
 
 impl Mgm {
     /// A manager with no protocols, interfaces or state. `config.max_vifs` is capped at
-    /// [`MAX_VIFS`].
+    /// [`MAX_VIFS`], `callback_deadline` at [`MAX_CALLBACK_DEADLINE`] and `mfe_timeout` at
+    /// `u32::MAX` seconds.
     pub fn new(config: Config) -> Mgm {
         let mut config = config;
         config.max_vifs = config.max_vifs.min(MAX_VIFS);
+        // Keep every deadline inside the clock's range whatever the configuration says.
+        config.callback_deadline = config.callback_deadline.min(MAX_CALLBACK_DEADLINE);
+        config.mfe_timeout = config
+            .mfe_timeout
+            .min(Duration::from_secs(u64::from(u32::MAX)));
         let slots = usize::from(config.max_vifs);
         Mgm {
             config,

@@ -2150,3 +2150,36 @@ fn deregister_leaves_pending_mfes_to_their_deadline() {
     h.advance(Config::default().callback_deadline);
     assert_eq!(h.kernel(), [add_mfe("10.0.0.1", "239.1.1.1", 0, &[])]);
 }
+
+// Given absurd timer settings (Duration::MAX) and a prune answer of u32::MAX seconds,
+// When flows are created and answered,
+// Then nothing panics: the deadline is capped and far-away expiries mean "not aged".
+#[test]
+fn extreme_timer_values_do_not_panic() {
+    let config = Config {
+        callback_deadline: Duration::MAX,
+        mfe_timeout: Duration::MAX,
+        ..Config::default()
+    };
+    let mut h = Harness::with_config(config);
+    assert_eq!(
+        h.mgm.config().callback_deadline,
+        mgm_core::MAX_CALLBACK_DEADLINE
+    );
+    h.link_up(1);
+    let pim = h.register(PIM);
+    h.take(pim, key(1));
+    h.packet("10.0.0.1", "239.1.1.1", 0, None);
+    let q = rpf_query(&h.notes());
+    h.advance(mgm_core::MAX_CALLBACK_DEADLINE);
+    assert!(h
+        .drain()
+        .iter()
+        .any(|a| matches!(a, Action::Kernel(KernelOp::AddMfe { .. }))));
+    let _ = h.mgm.answer_rpf(h.now, pim, q, None, None);
+    let info = h
+        .mgm
+        .mfe(h.now, Family::Ipv4, ip("10.0.0.1"), ip("239.1.1.1"))
+        .unwrap();
+    assert_eq!(info.timeout_secs, u32::MAX);
+}

@@ -155,7 +155,7 @@ impl OifCtx<'_> {
             return;
         };
         let query = QueryId(*self.next_query);
-        *self.next_query += 1;
+        *self.next_query = self.next_query.wrapping_add(1);
         self.queries.insert(
             query,
             Query {

@@ -225,7 +225,7 @@ impl Mgm {
         kind: QueryKind,
     ) -> QueryId {
         let id = QueryId(self.next_query);
-        self.next_query += 1;
+        self.next_query = self.next_query.wrapping_add(1);
         self.queries.insert(
             id,
             Query {
@@ -646,7 +646,10 @@ impl Mgm {
 
     pub(super) fn arm_deadline(&mut self, now: Instant, mk: MfeKey) {
         self.clear_deadline(mk);
-        let at = now + self.config.callback_deadline;
+        // `Mgm::new` caps the deadline, so this cannot overflow in practice.
+        let at = now
+            .checked_add(self.config.callback_deadline)
+            .unwrap_or(now);
         if let Some(m) = self.mfes.get_mut(&mk) {
             m.deadline = Some(at);
             self.timers.insert((at, TimerKey::Deadline(mk)));
@@ -667,8 +670,11 @@ impl Mgm {
         if let Some(at) = m.expires.take() {
             self.timers.remove(&(at, TimerKey::Expire(mk)));
         }
-        if m.timeout_secs > 0 {
-            let at = now + Duration::from_secs(u64::from(m.timeout_secs));
+        // A timeout beyond the clock's range is as good as "not aged".
+        let at = Some(m.timeout_secs)
+            .filter(|secs| *secs > 0)
+            .and_then(|secs| now.checked_add(Duration::from_secs(u64::from(secs))));
+        if let Some(at) = at {
             m.expires = Some(at);
             self.timers.insert((at, TimerKey::Expire(mk)));
         }
