@@ -378,6 +378,7 @@ impl Core {
                     if let Err(e) = self.settle(now) {
                         debug!("after disconnect: {e}");
                     }
+                    self.retry_pending_statics(now);
                 }
             }
             Input::Request {
@@ -386,8 +387,17 @@ impl Core {
                 context,
                 reply,
             } => {
+                let frees = matches!(
+                    op,
+                    Op::ReleaseInterfaceOwnership { .. }
+                        | Op::DeregisterProtocol { .. }
+                        | Op::Batch(_)
+                );
                 let answer = self.request(now, client, op, &context);
                 let _ = reply.send(answer);
+                if frees {
+                    self.retry_pending_statics(now);
+                }
             }
             Input::Upcall { upcall, route } => {
                 self.stats.upcalls += 1;
@@ -428,6 +438,13 @@ impl Core {
             Input::Reload { routes } => {
                 self.with_statics(now, |statics, core, now| statics.reload(core, now, &routes));
             }
+        }
+    }
+
+    /// An interface another protocol held may be free now: retry pending static routes.
+    fn retry_pending_statics(&mut self, now: Instant) {
+        if self.statics.as_ref().is_some_and(StaticRoutes::has_pending) {
+            self.with_statics(now, |statics, core, now| statics.sync(core, now));
         }
     }
 

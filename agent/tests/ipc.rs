@@ -598,7 +598,9 @@ fn second_instance_refused_and_stale_socket_replaced() {
 
 // Given a static route whose inbound interface does not exist yet,
 // When the interface appears,
-// Then the route goes from pending to installed, owning both interfaces.
+// Then the route goes from pending to installed, owning both interfaces; a route whose
+// interface another protocol owns is pending until that owner releases it; at shutdown a
+// connected client gets the shutdown event.
 #[test]
 fn static_route_waits_for_its_interfaces() {
     if !root_or_skip() {
@@ -658,8 +660,47 @@ fn static_route_waits_for_its_interfaces() {
             .await,
             "NotFound"
         );
-        drop(c);
+
+        // A route whose interface another protocol owns waits until it is released.
+        let mut owner = daemon.client().await;
+        let h = register(&mut owner, 21, json!([])).await;
+        owner
+            .request(
+                "take_interface_ownership",
+                json!({"handle": h, "ifname": "in0"}),
+            )
+            .await
+            .unwrap();
+        let added = c
+            .request(
+                "static_add",
+                json!({"from": "in0", "group": "239.1.1.1", "to": ["out0"]}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(added["state"], "pending");
+        let shown = c.request("show_static", Value::Null).await.unwrap();
+        let reason = shown["routes"][0]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(reason.contains("cannot own in0"), "{shown}");
+        owner
+            .request(
+                "release_interface_ownership",
+                json!({"handle": h, "ifname": "in0"}),
+            )
+            .await
+            .unwrap();
+        let shown = c.request("show_static", Value::Null).await.unwrap();
+        assert_eq!(shown["routes"][0]["state"], "installed", "{shown}");
+        drop(owner);
+
+        // Clients still connected at shutdown are told.
         daemon.stop().await;
+        let event = c.next_event().await.unwrap();
+        assert_eq!(event, Some(json!({"event": "shutdown"})));
+        assert_eq!(c.next_event().await.unwrap(), None);
     });
 }
 
@@ -1074,6 +1115,69 @@ fn next_hop_keys_and_interface_deletion() {
             c.request("verify", Value::Null).await.unwrap()["clean"],
             true
         );
+        drop(c);
+        daemon.stop().await;
+    });
+}
+
+// Given mgmd started from a config file with one static route, plus one route added at run time,
+// When the file is rewritten (route replaced) and mgmd gets SIGHUP, and then a broken file
+// and SIGHUP again,
+// Then the file's routes are replaced (mark and sweep), the run-time route stays, and the
+// broken file changes nothing.
+#[test]
+fn sighup_reloads_static_routes() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("sighup", |ns| async move {
+        veth(&ns, "a0", "b0");
+        let file = std::env::temp_dir().join(format!("{ns}.toml"));
+        let route = |group: &str| {
+            format!("[[static]]\nfrom = \"a0\"\ngroup = \"{group}\"\nto = [\"b0\"]\n")
+        };
+        std::fs::write(&file, route("239.1.1.1")).unwrap();
+        let mut config = agent::config::Config::load(&file, true).unwrap();
+        config.socket = socket_path(&ns);
+        let daemon = Daemon::start(config).await;
+        let mut c = daemon.client().await;
+        c.request(
+            "static_add",
+            json!({"from": "b0", "group": "239.3.3.3", "to": ["a0"]}),
+        )
+        .await
+        .unwrap();
+        let groups = |shown: &Value| -> Vec<String> {
+            let mut g: Vec<String> = shown["routes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| r["group"].as_str().unwrap_or_default().to_string())
+                .collect();
+            g.sort();
+            g
+        };
+        let shown = c.request("show_static", Value::Null).await.unwrap();
+        assert_eq!(groups(&shown), ["239.1.1.1", "239.3.3.3"]);
+
+        std::fs::write(&file, route("239.2.2.2")).unwrap();
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGHUP).unwrap();
+        let socket = daemon.socket.clone();
+        wait_until("reload", || {
+            let socket = socket.clone();
+            async move {
+                let mut c = Client::connect(&socket).await.unwrap();
+                let shown = c.request("show_static", Value::Null).await.unwrap();
+                groups(&shown) == ["239.2.2.2", "239.3.3.3"]
+            }
+        })
+        .await;
+        std::fs::write(&file, "this is = not toml [").unwrap();
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGHUP).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let shown = c.request("show_static", Value::Null).await.unwrap();
+        assert_eq!(groups(&shown), ["239.2.2.2", "239.3.3.3"]);
+        let _ = std::fs::remove_file(&file);
         drop(c);
         daemon.stop().await;
     });
