@@ -117,12 +117,25 @@ pub async fn run_with(
         ipv6 = kernel.available(mgm_core::Family::Ipv6),
         "multicast routing table owned"
     );
-    let rtnl = Arc::new(Rtnl::new().map_err(|e| Error::Os(format!("cannot open rtnetlink: {e}")))?);
+    // Everything that can fail at start happens before the first entry is installed.
+    let prepared = async {
+        let rtnl =
+            Arc::new(Rtnl::new().map_err(|e| Error::Os(format!("cannot open rtnetlink: {e}")))?);
+        let links = rtnl
+            .links()
+            .await
+            .map_err(|e| Error::Os(format!("cannot list links: {e}")))?;
+        let listener = server::bind(&config.socket)?;
+        Ok::<_, Error>((rtnl, links, listener))
+    };
+    let (rtnl, links, listener) = match prepared.await {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            kernel.close();
+            return Err(e);
+        }
+    };
     kernel.reconcile_at_start(&rtnl).await;
-    let links = rtnl
-        .links()
-        .await
-        .map_err(|e| Error::Os(format!("cannot list links: {e}")))?;
 
     let mut core = Core::new(Mgm::new(config.mgm_config()), kernel);
     let now = Instant::now();
@@ -131,7 +144,6 @@ pub async fn run_with(
     }
     core.start_static(now, &config.static_routes);
 
-    let listener = server::bind(&config.socket)?;
     info!(socket = %config.socket.display(), "listening");
 
     let token = CancellationToken::new();
