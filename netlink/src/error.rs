@@ -13,7 +13,7 @@ use mgm_core::{ErrorCode, Family, MgmError};
 pub enum Error {
     /// A system call on a socket failed (`setsockopt(MRT_ADD_VIF)`, `ioctl(SIOCGETSGCNT)`,
     /// `recvmsg`, ...). `op` names the call.
-    #[error("{op} failed: {source}")]
+    #[error("{op} failed: {source}{}", hint(op, source))]
     Sys {
         /// The kernel verb, e.g. `"MRT_ADD_VIF"`.
         op: &'static str,
@@ -59,6 +59,28 @@ pub enum Error {
     /// family, a VIF number out of range, an unsupported table for a dump).
     #[error("invalid argument: {0}")]
     Invalid(String),
+}
+
+/// A sentence that tells an operator what a known kernel refusal means.
+fn hint(op: &str, source: &io::Error) -> &'static str {
+    let errno = source.raw_os_error().unwrap_or(0);
+    match (op, errno) {
+        ("MRT_INIT" | "MRT6_INIT", libc::EOPNOTSUPP | libc::ENOPROTOOPT) => {
+            "; the kernel has no multicast routing (CONFIG_IP_MROUTE / CONFIG_IPV6_MROUTE)"
+        }
+        ("MRT_TABLE" | "MRT6_TABLE", libc::ENOPROTOOPT) => {
+            "; the kernel has no multiple multicast routing tables \
+             (CONFIG_IP_MROUTE_MULTIPLE_TABLES / CONFIG_IPV6_MROUTE_MULTIPLE_TABLES)"
+        }
+        ("MRT_PIM" | "MRT6_PIM", libc::ENOPROTOOPT) => {
+            "; the kernel has no PIM support (CONFIG_IP_PIMSM_V2 / CONFIG_IPV6_PIMSM_V2)"
+        }
+        ("socket", libc::EPERM | libc::EACCES) => "; raw sockets need CAP_NET_RAW",
+        (_, libc::EACCES) => "; a non-owner socket needs CAP_NET_ADMIN",
+        ("MRT_ADD_VIF" | "MRT6_ADD_MIF", libc::ENFILE) => "; VIF numbers go from 0 to 31",
+        ("MRT_ADD_VIF" | "MRT6_ADD_MIF", libc::EADDRINUSE) => "; that VIF number is taken",
+        _ => "",
+    }
 }
 
 fn family_name(family: Family) -> &'static str {
@@ -114,12 +136,6 @@ impl Error {
             Some(errno) => code_of_errno(errno),
             None => ErrorCode::CanNotComplete,
         }
-    }
-
-    /// Whether this is a transient would-block condition (never returned by the public API,
-    /// used internally).
-    pub(crate) fn is_would_block(&self) -> bool {
-        matches!(self, Error::Sys { source, .. } if source.kind() == io::ErrorKind::WouldBlock)
     }
 }
 
@@ -226,6 +242,23 @@ mod tests {
         };
         assert!(v6.to_string().contains("IPv6 multicast routing table 7"));
         assert!(v6.to_string().contains("MRT6_INIT: EADDRINUSE"));
+    }
+
+    #[test]
+    fn hints_name_the_kernel_option() {
+        let e = Error::sys("MRT_TABLE", io::Error::from_raw_os_error(libc::ENOPROTOOPT));
+        assert!(
+            e.to_string().contains("CONFIG_IP_MROUTE_MULTIPLE_TABLES"),
+            "{e}"
+        );
+        let e = Error::sys(
+            "MRT_ADD_VIF",
+            io::Error::from_raw_os_error(libc::EADDRINUSE),
+        );
+        assert!(e.to_string().starts_with("MRT_ADD_VIF failed: "), "{e}");
+        assert!(e.to_string().ends_with("that VIF number is taken"), "{e}");
+        let e = Error::sys("MRT_DEL_MFC", io::Error::from_raw_os_error(libc::ENOENT));
+        assert!(!e.to_string().contains(';'), "{e}");
     }
 
     #[test]

@@ -44,8 +44,14 @@ impl Rtnl {
     ///
     /// # Errors
     ///
-    /// [`Error::Sys`] when the socket cannot be opened.
+    /// [`Error::Sys`] when the socket cannot be opened; [`Error::Invalid`] outside a tokio
+    /// runtime.
     pub fn new() -> Result<Rtnl, Error> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Invalid(
+                "Rtnl::new must run inside a tokio runtime".to_owned(),
+            ));
+        }
         let (connection, handle, _messages) =
             rtnetlink::new_connection().map_err(|e| Error::sys("socket(NETLINK_ROUTE)", e))?;
         tokio::spawn(connection);

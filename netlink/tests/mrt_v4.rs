@@ -500,3 +500,37 @@ fn wrvifwhole_follows_wrongvif() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[test]
+fn kernel_drops_the_vif_of_a_deleted_interface() {
+    if !should_run() {
+        return;
+    }
+    let ns = Netns::new("vifdel");
+    ns.ip("link add name a0 type veth peer name a1");
+    ns.ip("link set a0 up");
+    ns.ip("link set a1 up");
+    let a0 = ns.ifindex("a0");
+    let a1 = ns.ifindex("a1");
+    let name = ns.name.clone();
+    ns.block_on(move || async move {
+        let rtnl = Rtnl::new().unwrap();
+        let sock = MrtSocket::open(Family::Ipv4, None).unwrap();
+        sock.add_vif(VifIndex(0), IfIndex(a0)).unwrap();
+        sock.add_vif(VifIndex(5), IfIndex(a1)).unwrap();
+        let unknown = sock.add_vif(VifIndex(6), IfIndex(999_999)).unwrap_err();
+        assert_eq!(unknown.code(), ErrorCode::InvalidParameter, "{unknown}");
+        let too_big = sock.add_vif(VifIndex(32), IfIndex(a0)).unwrap_err();
+        assert_eq!(too_big.code(), ErrorCode::NotEnoughMemory, "{too_big}");
+        let status = std::process::Command::new("ip")
+            .args(["-n", &name, "link", "del", "a0"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // Deleting a0 deletes its peer a1 too: the kernel removed both VIFs itself.
+        assert!(vif_dump(&rtnl, Family::Ipv4, 253).await.unwrap().is_empty());
+        let gone = sock.del_vif(VifIndex(0), IfIndex(a0)).unwrap_err();
+        assert_eq!(gone.code(), ErrorCode::InvalidParameter, "{gone}");
+        sock.close().unwrap();
+    });
+}

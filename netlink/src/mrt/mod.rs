@@ -115,6 +115,8 @@ impl AsRawFd for Fd {
 pub struct MrtSocket {
     // Declared before `socket` so that it is dropped (deregistered) before the fd is closed.
     async_fd: tokio::sync::OnceCell<AsyncFd<Fd>>,
+    /// Receive buffer reused by [`MrtSocket::recv`] (64 KiB: the largest datagram).
+    buf: std::sync::Mutex<Vec<u8>>,
     socket: Socket,
     family: Family,
     table: u32,
@@ -213,6 +215,7 @@ impl MrtSocket {
         }
         Ok(MrtSocket {
             async_fd: tokio::sync::OnceCell::new(),
+            buf: std::sync::Mutex::new(vec![0u8; 65536]),
             socket,
             family,
             table,
@@ -594,22 +597,30 @@ impl MrtSocket {
                     .map_err(|e| Error::sys("AsyncFd::register", e))
             })
             .await?;
-        let mut buf = vec![0u8; 65536];
         loop {
             let mut guard = fd.readable().await.map_err(|e| Error::sys("poll", e))?;
-            let received = match guard.try_io(|inner| sys::recvmsg(inner.get_ref().0, &mut buf)) {
-                Ok(Ok(received)) => received,
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(Err(e)) => return Err(Error::sys("recvmsg", e)),
-                Err(_would_block) => continue,
+            let outcome = {
+                // Held only for the non-blocking read and the decode, never across an await.
+                let mut buf = self
+                    .buf
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match guard.try_io(|inner| sys::recvmsg(inner.get_ref().0, &mut buf)) {
+                    Ok(Ok(received)) => {
+                        let len = received.len.min(buf.len());
+                        Some(self.classify(&buf[..len], &received))
+                    }
+                    Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => None,
+                    Ok(Err(e)) => return Err(Error::sys("recvmsg", e)),
+                    Err(_would_block) => None,
+                }
             };
-            let len = received.len.min(buf.len());
-            match self.classify(&buf[..len], &received) {
-                Ok(message) => return Ok(message),
-                Err(e) if e.is_would_block() => continue,
-                Err(e) => {
+            match outcome {
+                Some(Ok(message)) => return Ok(message),
+                Some(Err(e)) => {
                     tracing::debug!(family = %self.family, error = %e, "skipped a datagram");
                 }
+                None => {}
             }
         }
     }
@@ -712,4 +723,22 @@ pub fn current_netns() -> String {
 #[allow(clippy::useless_conversion)]
 fn ulong(value: libc::c_ulong) -> u64 {
     u64::from(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Compiles only if the future of `recv` is `Send` (the agent spawns it in a task).
+    #[allow(dead_code)]
+    fn recv_future_is_send(sock: &MrtSocket) {
+        fn is_send<T: Send>(_: &T) {}
+        is_send(&sock.recv());
+    }
+
+    #[test]
+    fn default_tables() {
+        assert_eq!(default_table(Family::Ipv4), 253);
+        assert_eq!(default_table(Family::Ipv6), 254);
+    }
 }
