@@ -1182,3 +1182,120 @@ fn sighup_reloads_static_routes() {
         daemon.stop().await;
     });
 }
+
+/// Join `group` on the interface `eth0` and count IPv6 datagrams on `port` for `seconds`.
+fn receive_v6(group: &str, port: u16, seconds: f64) -> usize {
+    use std::net::{Ipv6Addr, UdpSocket};
+    let socket = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)).expect("bind");
+    let group: Ipv6Addr = group.parse().expect("group");
+    let ifindex = nix::net::if_::if_nametoindex("eth0").expect("eth0");
+    socket.join_multicast_v6(&group, ifindex).expect("join");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let deadline = std::time::Instant::now() + Duration::from_secs_f64(seconds);
+    let mut count = 0;
+    let mut buf = [0u8; 2048];
+    while std::time::Instant::now() < deadline {
+        if socket.recv(&mut buf).is_ok() {
+            count += 1;
+        }
+    }
+    count
+}
+
+// Given an IPC client owning in0 and out0 for IPv6 with a (*,G) membership for ff1e::1:2 on
+// out0,
+// When a sender behind in0 sends to the group (hop limit 8),
+// Then the packets reach the receiver behind out0 and the IPv6 MFE is installed and verified.
+#[test]
+fn ipv6_client_membership_forwards_traffic() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("traffic6", |ns| async move {
+        let (sender, receiver) = topology(&ns);
+        ip_batch(
+            &ns,
+            &[
+                "addr add fd00:1:1::1/64 dev in0 nodad".into(),
+                "addr add fd00:1:2::1/64 dev out0 nodad".into(),
+            ],
+        );
+        ip_batch(
+            &sender.name,
+            &["addr add fd00:1:1::2/64 dev eth0 nodad".into()],
+        );
+        ip_batch(
+            &receiver.name,
+            &["addr add fd00:1:2::2/64 dev eth0 nodad".into()],
+        );
+        let sysctl = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.forwarding=1",
+            ])
+            .status()
+            .expect("sysctl");
+        assert!(sysctl.success());
+        let daemon = Daemon::start(config(&ns)).await;
+        let mut c = daemon.client().await;
+        register(&mut c, 21, json!([])).await;
+        for ifname in ["in0", "out0"] {
+            let taken = c
+                .request(
+                    "take_interface_ownership",
+                    json!({"ifname": ifname, "family": "ipv6"}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(taken["keys"][0]["next_hop"], "::", "{taken}");
+        }
+        c.request(
+            "add_group_membership",
+            json!({"ifname": "out0", "group": "ff1e::1:2"}),
+        )
+        .await
+        .unwrap();
+
+        let rcv = receiver.name.clone();
+        let counting = tokio::spawn(on_thread_in(&rcv, || receive_v6("ff1e::1:2", 5002, 2.5)));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let script = "import socket, time\n\
+            s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n\
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 8)\n\
+            for i in range(20):\n    s.sendto(b'x', ('ff1e::1:2', 5002)); time.sleep(0.05)\n";
+        let snd = sender.name.clone();
+        let sent = on_thread_in(&snd, move || {
+            Command::new("python3")
+                .args(["-c", script])
+                .status()
+                .map(|s| s.success())
+        })
+        .await;
+        assert!(matches!(sent, Ok(true)), "python3 sender failed: {sent:?}");
+        let received = counting.await.unwrap();
+        assert!(received >= 18, "received {received} of 20");
+        let mfes = c
+            .request("get_first_mfe", json!({"family": "ipv6"}))
+            .await
+            .unwrap();
+        assert_eq!(mfes["mfes"][0]["source"], "fd00:1:1::2", "{mfes}");
+        assert_eq!(mfes["mfes"][0]["oifs"][0]["ifname"], "out0", "{mfes}");
+        assert_eq!(
+            c.request("verify", Value::Null).await.unwrap()["clean"],
+            true
+        );
+        drop(c);
+        daemon.stop().await;
+        assert!(
+            proc_net("ip6_mr_vif").is_empty(),
+            "{:?}",
+            proc_net("ip6_mr_vif")
+        );
+    });
+}
