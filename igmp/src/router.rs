@@ -45,7 +45,7 @@
 //! host wants the group (or a source), it is dropped at once and the Leave emitted with no
 //! delay.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
@@ -59,7 +59,8 @@ use crate::packet::{
 };
 
 /// Timer values and behaviour of one interface. [`Config::igmp`] and [`Config::mld`] give the
-/// RFC defaults; every field may be overridden (tests use short timers).
+/// RFC defaults; every field may be overridden (tests use short timers). [`Interface::new`]
+/// raises the Query Interval to at least 1 s and the other intervals to at least 100 ms.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Config {
     /// Protocol version of the queries: IGMP 1, 2 or 3; MLD 1 or 2. Out-of-range values are
@@ -467,6 +468,12 @@ pub struct Interface {
     /// The memberships MGM holds from us, per group.
     joined: BTreeMap<IpAddr, BTreeSet<Option<IpAddr>>>,
     dirty: BTreeSet<IpAddr>,
+    /// Groups whose timers changed since the last [`Interface::reindex`].
+    touched: BTreeSet<IpAddr>,
+    /// Every group's next deadline, ordered: the timer wheel.
+    timers: BTreeSet<(Instant, IpAddr)>,
+    /// The deadline each group has in `timers`.
+    deadlines: HashMap<IpAddr, Instant>,
     enabled: bool,
     outputs: VecDeque<Output>,
 }
@@ -482,6 +489,18 @@ impl Interface {
         config: Config,
         now: Instant,
     ) -> Interface {
+        // Floors that keep a zero from a configuration file from turning into a busy loop.
+        let mut config = config;
+        config.query_interval = config.query_interval.max(Duration::from_secs(1));
+        config.query_response_interval = config
+            .query_response_interval
+            .max(Duration::from_millis(100));
+        config.last_member_query_interval = config
+            .last_member_query_interval
+            .max(Duration::from_millis(100));
+        if let Some(interval) = config.startup_query_interval.as_mut() {
+            *interval = (*interval).max(Duration::from_millis(100));
+        }
         let level = match family {
             Family::Ipv4 => config.version.clamp(1, 3),
             Family::Ipv6 => {
@@ -511,6 +530,9 @@ impl Interface {
             groups: BTreeMap::new(),
             joined: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            touched: BTreeSet::new(),
+            timers: BTreeSet::new(),
+            deadlines: HashMap::new(),
             enabled: true,
             outputs: VecDeque::new(),
         };
@@ -720,6 +742,7 @@ impl Interface {
                     return;
                 }
                 let until = Some(now + self.older_host_present_interval());
+                self.touched.insert(group);
                 let g = self.groups.entry(group).or_insert_with(Group::new);
                 if level == 1 {
                     g.v1_host_until = until;
@@ -793,6 +816,7 @@ impl Interface {
         if suppress {
             return;
         }
+        self.touched.insert(group);
         let lowered = now + self.lmqt();
         let Some(g) = self.groups.get_mut(&group) else {
             return;
@@ -843,6 +867,7 @@ impl Interface {
         }
         if self.config.explicit_tracking && !host.is_unspecified() {
             let until = now + self.gmi();
+            self.touched.insert(group);
             self.groups
                 .entry(group)
                 .or_insert_with(Group::new)
@@ -856,6 +881,7 @@ impl Interface {
         use FilterMode::{Exclude, Include};
         use RecordType as R;
         let gmi = Some(now + self.gmi());
+        self.touched.insert(group);
         let g = self.groups.entry(group).or_insert_with(Group::new);
         let x = g.timed(); // A in INCLUDE mode
         let y = g.excluded();
@@ -933,6 +959,7 @@ impl Interface {
 
     /// "Send Q(G)": lower the filter timer to LMQT and query the group LMQC times.
     fn query_group(&mut self, now: Instant, group: IpAddr) {
+        self.touched.insert(group);
         if self.tracking_decides(group, now) {
             let Some(g) = self.groups.get_mut(&group) else {
                 return;
@@ -957,6 +984,7 @@ impl Interface {
 
     /// "Send Q(G,S)": lower the source timers to LMQT and query them LMQC times.
     fn query_group_sources(&mut self, now: Instant, group: IpAddr, sources: &BTreeSet<IpAddr>) {
+        self.touched.insert(group);
         if self.tracking_decides(group, now) {
             let Some(g) = self.groups.get_mut(&group) else {
                 return;
@@ -993,6 +1021,7 @@ impl Interface {
 
     /// Drop a group with no state left.
     fn cleanup(&mut self, group: IpAddr) {
+        self.touched.insert(group);
         if let Some(g) = self.groups.get(&group) {
             if g.mode == FilterMode::Include && g.sources.is_empty() {
                 self.groups.remove(&group);
@@ -1027,20 +1056,53 @@ impl Interface {
             };
             self.next_general_query = Some(now + interval);
         }
+        self.reindex();
         let due: Vec<IpAddr> = self
-            .groups
+            .timers
             .iter()
-            .filter(|(_, g)| {
-                Self::group_deadline(g, self.config.explicit_tracking).is_some_and(|t| t <= now)
-            })
-            .map(|(a, _)| *a)
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, g)| *g)
             .collect();
         for group in due {
             self.run_group_timers(now, group);
         }
+        self.reindex();
+    }
+
+    /// Bring `timers` up to date for the groups touched since the last call.
+    fn reindex(&mut self) {
+        for group in std::mem::take(&mut self.touched) {
+            if let Some(old) = self.deadlines.remove(&group) {
+                self.timers.remove(&(old, group));
+            }
+            let deadline = self
+                .groups
+                .get(&group)
+                .and_then(|g| Self::group_deadline(g, self.config.explicit_tracking));
+            if let Some(t) = deadline {
+                self.timers.insert((t, group));
+                self.deadlines.insert(group, t);
+            }
+        }
+        #[cfg(debug_assertions)]
+        self.check_index();
+    }
+
+    /// Debug builds: the index holds exactly every group's deadline.
+    #[cfg(debug_assertions)]
+    fn check_index(&self) {
+        let expected: BTreeSet<(Instant, IpAddr)> = self
+            .groups
+            .iter()
+            .filter_map(|(a, g)| {
+                Self::group_deadline(g, self.config.explicit_tracking).map(|t| (t, *a))
+            })
+            .collect();
+        debug_assert_eq!(self.timers, expected, "timer index out of date");
     }
 
     fn run_group_timers(&mut self, now: Instant, group: IpAddr) {
+        self.touched.insert(group);
         let expired = |t: Option<Instant>| t.is_some_and(|t| t <= now);
         let Some(g) = self.groups.get_mut(&group) else {
             return;
@@ -1066,6 +1128,9 @@ impl Interface {
         let mut changed = false;
         match g.mode {
             FilterMode::Include => {
+                if expired(g.timer) {
+                    g.timer = None;
+                }
                 let before = g.sources.len();
                 g.sources.retain(|_, s| !expired(s.timer));
                 changed |= g.sources.len() != before;
@@ -1117,10 +1182,7 @@ impl Interface {
         if self.querier {
             t = min_time(t, self.next_general_query);
         }
-        for g in self.groups.values() {
-            t = min_time(t, Self::group_deadline(g, self.config.explicit_tracking));
-        }
-        t
+        min_time(t, self.timers.first().map(|(t, _)| *t))
     }
 
     /// The next thing to do, if any.
@@ -1243,6 +1305,7 @@ impl Interface {
 
     /// Send one group-specific query for `group` and schedule the next retransmission.
     fn send_group_query(&mut self, now: Instant, group: IpAddr) {
+        self.touched.insert(group);
         let lmqi = self.config.last_member_query_interval;
         let lmqt = now + self.lmqt();
         let level = self.group_level(group, now).max(2);
@@ -1272,6 +1335,7 @@ impl Interface {
     /// Send one round of group-and-source-specific queries for `group` (RFC 9776 6.6.3.2):
     /// one with the S flag for sources whose timer is above LMQT, one without for the others.
     fn send_source_queries(&mut self, now: Instant, group: IpAddr) {
+        self.touched.insert(group);
         let lmqi = self.config.last_member_query_interval;
         let lmqt = now + self.lmqt();
         let querier = self.querier;
@@ -1396,6 +1460,9 @@ impl Interface {
         self.joined.clear();
         self.groups.clear();
         self.dirty.clear();
+        self.touched.clear();
+        self.timers.clear();
+        self.deadlines.clear();
     }
 
     /// Whether memberships are being passed to MGM.
