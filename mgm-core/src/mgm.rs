@@ -5,7 +5,7 @@
 //! they fail; then they update the tables and queue [`Action`]s. The choices made where the
 //! MGM documentation is silent are listed in `docs/mgm-semantics.md`, each with its test.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Bound;
 use std::time::{Duration, Instant};
@@ -340,7 +340,11 @@ pub struct Mgm {
     /// Every JOIN_STATE membership record, with its alert identity (see `ScopeMembers`).
     records: BTreeMap<(ProtocolHandle, InterfaceKey, SourceGroup), ProtocolHandle>,
     scopes: BTreeMap<SourceGroup, ScopeMembers>,
-    mfes: BTreeMap<MfeKey, Mfe>,
+    /// MFEs by exact key: O(1) on the packet path whatever the table size.
+    mfes: HashMap<MfeKey, Mfe>,
+    /// The same keys in (family, group, source) order: the MFEs of one group are one range
+    /// (a (*,G) change costs O(log n + MFEs of G)), and walks are ordered.
+    mfe_order: BTreeSet<MfeKey>,
     queries: BTreeMap<QueryId, Query>,
     next_query: u64,
     timers: BTreeSet<(Instant, TimerKey)>,
@@ -373,7 +377,8 @@ impl Mgm {
             vifs: [vec![None; slots], vec![None; slots]],
             records: BTreeMap::new(),
             scopes: BTreeMap::new(),
-            mfes: BTreeMap::new(),
+            mfes: HashMap::new(),
+            mfe_order: BTreeSet::new(),
             queries: BTreeMap::new(),
             next_query: 1,
             timers: BTreeSet::new(),
@@ -1063,6 +1068,7 @@ impl Mgm {
         });
         let (iif, upstream) = from_route.unwrap_or((arrival, None));
         let timeout_secs = u32::try_from(self.config.mfe_timeout.as_secs()).unwrap_or(u32::MAX);
+        self.mfe_order.insert(mk);
         self.mfes.insert(
             mk,
             Mfe {
@@ -1308,10 +1314,14 @@ impl Mgm {
     /// state.
     pub fn shutdown(&mut self) {
         let installed: Vec<MfeKey> = self
-            .mfes
+            .mfe_order
             .iter()
-            .filter(|(_, m)| m.stage == Stage::Installed)
-            .map(|(k, _)| *k)
+            .filter(|k| {
+                self.mfes
+                    .get(k)
+                    .is_some_and(|m| m.stage == Stage::Installed)
+            })
+            .copied()
             .collect();
         for (family, group, source) in installed {
             self.actions.push_back(Action::Kernel(KernelOp::DelMfe {
@@ -1338,6 +1348,7 @@ impl Mgm {
         self.records.clear();
         self.scopes.clear();
         self.mfes.clear();
+        self.mfe_order.clear();
         self.queries.clear();
         self.timers.clear();
         self.enums.clear();
@@ -1471,11 +1482,11 @@ impl Mgm {
             None => Bound::Included((family, family.unspecified(), family.unspecified())),
         };
         let end = Bound::Included((family, max_addr(family), max_addr(family)));
-        let mut iter = self.mfes.range((start, end));
+        let mut iter = self.mfe_order.range((start, end));
         let out: Vec<MfeInfo> = iter
             .by_ref()
             .take(max)
-            .map(|(k, m)| self.mfe_info(now, *k, m))
+            .filter_map(|k| self.mfes.get(k).map(|m| self.mfe_info(now, *k, m)))
             .collect();
         (out, iter.next().is_some())
     }

@@ -1,7 +1,7 @@
 //! The internal rules of [`Mgm`]: validation helpers, membership records and the alert
 //! recipient rules, the MFE life cycle, ownership changes.
 
-use super::oif::{add_mfe_op, kernel_oifs, OifCtx};
+use super::oif::{add_mfe_op, OifCtx};
 use super::*;
 
 impl Mgm {
@@ -441,17 +441,18 @@ impl Mgm {
 
     /// The keys of the MFEs a membership of `scope` shapes.
     pub(super) fn matching_mfes(&self, scope: SourceGroup) -> Vec<MfeKey> {
-        self.mfes
+        self.mfe_order
             .range(Mgm::mfe_range(scope))
-            .map(|(k, _)| *k)
+            .copied()
             .collect()
     }
 
     /// The MFE table and the tables an outgoing-list change reads or writes, borrowed apart so
     /// that a (*,G) or (*,*) change runs over its range of MFEs in one pass.
-    pub(super) fn split(&mut self) -> (&mut BTreeMap<MfeKey, Mfe>, OifCtx<'_>) {
+    pub(super) fn split(&mut self) -> (&mut HashMap<MfeKey, Mfe>, &BTreeSet<MfeKey>, OifCtx<'_>) {
         (
             &mut self.mfes,
+            &self.mfe_order,
             OifCtx {
                 interfaces: &self.interfaces,
                 owners: &self.owners,
@@ -467,21 +468,23 @@ impl Mgm {
     /// Add (`add`) or remove `iface` in every MFE a membership of `scope` shapes. Cost:
     /// O(log n + MFEs in range).
     pub(super) fn update_matching(&mut self, scope: SourceGroup, iface: InterfaceKey, add: bool) {
-        let (mfes, mut ctx) = self.split();
-        for (mk, m) in mfes.range_mut(Mgm::mfe_range(scope)) {
-            ctx.change(*mk, m, iface, add);
+        let (mfes, order, mut ctx) = self.split();
+        for mk in order.range(Mgm::mfe_range(scope)) {
+            if let Some(m) = mfes.get_mut(mk) {
+                ctx.change(*mk, m, iface, add);
+            }
         }
     }
 
     pub(super) fn add_oif(&mut self, mk: MfeKey, iface: InterfaceKey) {
-        let (mfes, mut ctx) = self.split();
+        let (mfes, _, mut ctx) = self.split();
         if let Some(m) = mfes.get_mut(&mk) {
             ctx.change(mk, m, iface, true);
         }
     }
 
     pub(super) fn remove_oif_if_uncovered(&mut self, mk: MfeKey, iface: InterfaceKey) {
-        let (mfes, mut ctx) = self.split();
+        let (mfes, _, mut ctx) = self.split();
         if let Some(m) = mfes.get_mut(&mk) {
             ctx.change(mk, m, iface, false);
         }
@@ -507,14 +510,6 @@ impl Mgm {
         self.remove_oif_if_uncovered(mk, iface);
     }
 
-    /// The outgoing VIFs of an MFE as the kernel sees them.
-    pub(super) fn kernel_oifs(&self, mk: MfeKey) -> VifSet {
-        let (interfaces, mfes) = (&self.interfaces, &self.mfes);
-        mfes.get(&mk)
-            .map(|m| kernel_oifs(interfaces, mk.0, m))
-            .unwrap_or_default()
-    }
-
     pub(super) fn add_mfe_op(&self, mk: MfeKey) -> Option<KernelOp> {
         let m = self.mfes.get(&mk)?;
         add_mfe_op(&self.interfaces, mk, m)
@@ -522,7 +517,7 @@ impl Mgm {
 
     /// Tell the iif owner that `mk` forwards nowhere; it may answer with a cache timeout.
     pub(super) fn negative_prune_alert(&mut self, mk: MfeKey) {
-        let (mfes, mut ctx) = self.split();
+        let (mfes, _, mut ctx) = self.split();
         if let Some(m) = mfes.get_mut(&mk) {
             ctx.negative_prune_alert(mk, m);
         }
@@ -569,18 +564,20 @@ impl Mgm {
             return;
         };
         let mut oifs = self.membership_oifs(mk, iif);
-        if let Some(m) = self.mfes.get(&mk) {
-            oifs.retain(|k| !m.disabled.contains(k));
-            for (k, _) in &m.forced {
-                if k.ifindex != iif.ifindex {
-                    oifs.insert(*k);
-                }
+        oifs.retain(|k| !m.disabled.contains(k));
+        for (k, _) in &m.forced {
+            if k.ifindex != iif.ifindex {
+                oifs.insert(*k);
             }
         }
         let mut by_owner: BTreeMap<ProtocolHandle, Vec<OifEntry>> = BTreeMap::new();
         for k in &oifs {
             let owners = self.owners(*k);
-            if let Some(owner) = owners.routing.or(owners.igmp) {
+            if let Some(owner) = owners
+                .routing
+                .or(owners.igmp)
+                .filter(|o| self.handles(*o, Callback::CreationAlert))
+            {
                 by_owner.entry(owner).or_default().push(OifEntry {
                     iface: *k,
                     igmp: owners.igmp.is_some(),
@@ -588,22 +585,13 @@ impl Mgm {
                 });
             }
         }
-        if let Some(m) = self.mfes.get_mut(&mk) {
-            m.iif = iif;
-            m.oifs = oifs;
-            m.stage = Stage::Creation;
-        }
-        self.clear_deadline(mk);
+        // Protocols that do not handle creation alerts keep their interfaces unasked.
         let (_, group, source) = mk;
+        let mut pending = BTreeSet::new();
         for (owner, entries) in by_owner {
-            if !self.handles(owner, Callback::CreationAlert) {
-                continue;
-            }
             let offered = entries.iter().map(|e| e.iface).collect();
             let query = self.new_query(owner, mk, QueryKind::Creation { offered });
-            if let Some(m) = self.mfes.get_mut(&mk) {
-                m.pending.insert(query);
-            }
+            pending.insert(query);
             self.push_notify(
                 owner,
                 Notification::CreationAlert {
@@ -615,31 +603,44 @@ impl Mgm {
                 },
             );
         }
-        if self.mfes.get(&mk).is_some_and(|m| m.pending.is_empty()) {
-            self.install(now, mk);
-        } else {
+        let asked = !pending.is_empty();
+        let Some(m) = self.mfes.get_mut(&mk) else {
+            return;
+        };
+        m.iif = iif;
+        m.oifs = oifs;
+        m.stage = Stage::Creation;
+        m.pending = pending;
+        if let Some(at) = m.deadline.take() {
+            self.timers.remove(&(at, TimerKey::Deadline(mk)));
+        }
+        if asked {
             self.arm_deadline(now, mk);
+        } else {
+            self.install(now, mk);
         }
     }
 
     pub(super) fn install(&mut self, now: Instant, mk: MfeKey) {
-        self.clear_deadline(mk);
         let Some(m) = self.mfes.get_mut(&mk) else {
             return;
         };
+        if let Some(at) = m.deadline.take() {
+            self.timers.remove(&(at, TimerKey::Deadline(mk)));
+        }
         m.stage = Stage::Installed;
-        let pending: Vec<QueryId> = std::mem::take(&mut m.pending).into_iter().collect();
-        for q in pending {
+        for q in std::mem::take(&mut m.pending) {
             self.queries.remove(&q);
         }
-        let Some(op) = self.add_mfe_op(mk) else {
+        let Some(op) = add_mfe_op(&self.interfaces, mk, m) else {
             warn!(source = %mk.2, group = %mk.1, "incoming interface has no VIF, MFE dropped");
             self.delete_mfe(mk);
             return;
         };
+        let negative = matches!(op, KernelOp::AddMfe { oifs, .. } if oifs.is_empty());
         self.actions.push_back(Action::Kernel(op));
         self.arm_expiry(now, mk);
-        if self.kernel_oifs(mk).is_empty() {
+        if negative {
             self.negative_prune_alert(mk);
         }
     }
@@ -685,6 +686,7 @@ impl Mgm {
         let Some(m) = self.mfes.remove(&mk) else {
             return;
         };
+        self.mfe_order.remove(&mk);
         if let Some(at) = m.deadline {
             self.timers.remove(&(at, TimerKey::Deadline(mk)));
         }
