@@ -9,7 +9,7 @@ use common::{proc_hex, proc_net, send_udp, should_run, Netns, Receiver, Topology
 use mgm_core::{ErrorCode, Family, IfIndex, KernelOp, Upcall, VifIndex, VifSet};
 use netlink::dump::{mfc_dump, vif_dump};
 use netlink::link::Rtnl;
-use netlink::mrt::{MrtMessage, MrtSocket};
+use netlink::mrt::{Flush, MrtMessage, MrtSocket};
 use netlink::Error;
 use tokio::time::timeout;
 
@@ -329,6 +329,21 @@ fn static_entries_survive_the_owner() {
         cache.contains(&proc_hex(Ipv4Addr::new(239, 9, 9, 9))),
         "{cache}"
     );
+    // What a previous run left behind is cleared with an explicit static flush.
+    ns.block_on(move || async move {
+        let rtnl = Rtnl::new().unwrap();
+        let owner = MrtSocket::open(Family::Ipv4, None).unwrap();
+        owner.flush(Flush::MFC).unwrap();
+        assert_eq!(mfc_dump(&rtnl, Family::Ipv4, 253).await.unwrap().len(), 1);
+        owner.flush(Flush::MFC_STATIC).unwrap();
+        assert!(mfc_dump(&rtnl, Family::Ipv4, 253).await.unwrap().is_empty());
+        assert_eq!(vif_dump(&rtnl, Family::Ipv4, 253).await.unwrap().len(), 2);
+        owner.flush(Flush::VIFS | Flush::VIFS_STATIC).unwrap();
+        assert!(vif_dump(&rtnl, Family::Ipv4, 253).await.unwrap().is_empty());
+        owner.close().unwrap();
+    });
+    assert!(!proc_net(&ns, "ip_mr_vif").contains("a0"));
+    assert!(!proc_net(&ns, "ip_mr_cache").contains(&proc_hex(Ipv4Addr::new(239, 9, 9, 9))));
 }
 
 #[test]

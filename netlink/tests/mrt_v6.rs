@@ -19,14 +19,20 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-async fn next_upcall(sock: &MrtSocket) -> Upcall {
+fn ip6_octets(s: &str) -> [u8; 16] {
+    s.parse::<std::net::Ipv6Addr>().unwrap().octets()
+}
+
+/// Read until an upcall arrives; MLD packets are collected into `packets`.
+async fn next_upcall(sock: &MrtSocket, packets: &mut Vec<MrtMessage>) -> Upcall {
     loop {
         let message = timeout(Duration::from_secs(5), sock.recv())
             .await
             .expect("no upcall within 5 s")
             .expect("recv");
-        if let MrtMessage::Upcall(upcall) = message {
-            return upcall;
+        match message {
+            MrtMessage::Upcall(upcall) => return upcall,
+            packet => packets.push(packet),
         }
     }
 }
@@ -63,7 +69,8 @@ fn v6_nocache_then_mfc_forwards_and_counts() {
             assert!(vif_dump(&rtnl, Family::Ipv6, 7).await.is_err());
             tx.send("mifs").unwrap();
 
-            let upcall = next_upcall(&sock).await;
+            let mut packets = Vec::new();
+            let upcall = next_upcall(&sock, &mut packets).await;
             assert_eq!(
                 upcall,
                 Upcall::NoCache {
@@ -73,6 +80,34 @@ fn v6_nocache_then_mfc_forwards_and_counts() {
                     vif: VifIndex(0)
                 }
             );
+            // The receiver's MLDv2 report (to ff02::16, joined above) reached the socket with
+            // its ancillary data: interface, link-local source, hop limit 1, router alert.
+            let report = packets.iter().find(|p| {
+                matches!(p, MrtMessage::Packet { payload, .. }
+                    if payload.first() == Some(&143)
+                        && payload.windows(16).any(|w| w == ip6_octets("ff3e::1234")))
+            });
+            let Some(MrtMessage::Packet {
+                family,
+                ifindex,
+                source,
+                destination,
+                ttl_or_hops,
+                router_alert,
+                ..
+            }) = report
+            else {
+                panic!("no MLDv2 report for ff3e::1234 among {packets:?}");
+            };
+            assert_eq!(*family, Family::Ipv6);
+            assert_eq!(*ifindex, Some(IfIndex(r1)));
+            assert!(
+                matches!(source, IpAddr::V6(a) if a.segments()[0] == 0xfe80),
+                "{source}"
+            );
+            assert_eq!(*destination, ip("ff02::16"));
+            assert_eq!(*ttl_or_hops, 1);
+            assert!(*router_alert);
             let mut oifs = VifSet::EMPTY;
             oifs.insert(VifIndex(1));
             sock.add_mfc(s, g, VifIndex(0), oifs).expect("MRT6_ADD_MFC");
@@ -98,7 +133,7 @@ fn v6_nocache_then_mfc_forwards_and_counts() {
             oil.insert(VifIndex(0));
             sock.add_mfc(s, g, VifIndex(1), oil).unwrap();
             tx.send("assert").unwrap();
-            let upcall = next_upcall(&sock).await;
+            let upcall = next_upcall(&sock, &mut packets).await;
             assert_eq!(
                 upcall,
                 Upcall::WrongVif {

@@ -12,6 +12,7 @@
 //! | [`MrtSocket::del_mfc`] | `MRT_DEL_MFC` / `MRT6_DEL_MFC` |
 //! | [`MrtSocket::set_pim`], [`MrtSocket::set_assert`] | `MRT_PIM`, `MRT_ASSERT` (v6: `MRT6_*`) |
 //! | [`MrtSocket::set_pim_wrvifwhole`] | `MRT_PIM` = 4 (`IGMPMSG_WRVIFWHOLE`) |
+//! | [`MrtSocket::flush`] | `MRT_FLUSH` / `MRT6_FLUSH` with an `int` mask |
 //! | [`MrtSocket::sg_counters`] | `ioctl(SIOCGETSGCNT)` / `SIOCGETSGCNT_IN6` |
 //! | [`MrtSocket::vif_counters`] | `ioctl(SIOCGETVIFCNT)` / `SIOCGETMIFCNT_IN6` |
 //! | [`MrtSocket::join_group`], [`MrtSocket::leave_group`] | `IP_ADD_MEMBERSHIP` / `IPV6_JOIN_GROUP` by ifindex (to receive IGMPv3/MLDv2 reports) |
@@ -58,6 +59,30 @@ const RCVBUF: c_int = 8 << 20;
 /// ICMPv6 types let through the IPv6 socket's filter: MLD query, v1 report, done, v2 report.
 /// Upcalls are queued directly by the kernel and bypass the filter.
 const MLD_TYPES: [u8; 4] = [130, 131, 132, 143];
+
+/// What [`MrtSocket::flush`] removes (`MRT_FLUSH_*` bits, combinable with `|`).
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub struct Flush(pub u8);
+
+impl Flush {
+    /// `MRT_FLUSH_MFC`: MFC entries added by the owner.
+    pub const MFC: Flush = Flush(1);
+    /// `MRT_FLUSH_MFC_STATIC`: static MFC entries.
+    pub const MFC_STATIC: Flush = Flush(2);
+    /// `MRT_FLUSH_VIFS`: VIFs added by the owner.
+    pub const VIFS: Flush = Flush(4);
+    /// `MRT_FLUSH_VIFS_STATIC`: static VIFs.
+    pub const VIFS_STATIC: Flush = Flush(8);
+    /// Everything.
+    pub const ALL: Flush = Flush(15);
+}
+
+impl std::ops::BitOr for Flush {
+    type Output = Flush;
+    fn bitor(self, other: Flush) -> Flush {
+        Flush(self.0 | other.0)
+    }
+}
 
 /// Per-VIF counters (`struct sioc_vif_req` / `sioc_mif_req6`).
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
@@ -475,6 +500,18 @@ impl MrtSocket {
             sys::MRT_ASSERT,
             &c_int::from(on),
         )
+    }
+
+    /// Flush part of the table: `MRT_FLUSH` / `MRT6_FLUSH` with an `int` mask built from
+    /// [`Flush`]. Static entries (added by non-owner sockets) are only removed when asked
+    /// for explicitly — the way to clear what a previous run left behind.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sys`] when the kernel refuses (`EACCES` without `CAP_NET_ADMIN`).
+    pub fn flush(&self, what: Flush) -> Result<(), Error> {
+        let mask = c_int::from(what.0);
+        self.set("MRT_FLUSH", "MRT6_FLUSH", sys::MRT_FLUSH, &mask)
     }
 
     /// Counters of the MFC entry (source, group): `ioctl(SIOCGETSGCNT)` /

@@ -37,6 +37,8 @@ pub const MRT_ASSERT: c_int = 207;
 pub const MRT_PIM: c_int = 208;
 /// `MRT_TABLE` / `MRT6_TABLE`.
 pub const MRT_TABLE: c_int = 209;
+/// `MRT_FLUSH` / `MRT6_FLUSH` (takes an `int` mask).
+pub const MRT_FLUSH: c_int = 212;
 
 /// `VIFF_REGISTER`.
 pub const VIFF_REGISTER: u8 = 0x4;
