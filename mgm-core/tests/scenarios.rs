@@ -2183,3 +2183,103 @@ fn extreme_timer_values_do_not_panic() {
         .unwrap();
     assert_eq!(info.timeout_secs, u32::MAX);
 }
+
+// Given a creation alert to PIM and a prune alert to PIM,
+// When DVMRP answers them, or PIM answers the prune alert as a creation alert,
+// Then InvalidParameter and the queries stay answerable by PIM.
+#[test]
+fn answers_from_the_wrong_protocol_are_invalid_parameter() {
+    let mut h = Harness::new();
+    h.link_up(1);
+    h.link_up(2);
+    let pim = h.register_with(
+        PIM,
+        0,
+        callbacks(&[Callback::CreationAlert, Callback::PruneAlert]),
+    );
+    let dvmrp = h.register(DVMRP);
+    h.take(pim, key(1));
+    h.take(pim, key(2));
+    h.join(pim, star_g("239.1.1.1"), key(2));
+    h.drain();
+    h.packet("10.0.0.1", "239.1.1.1", 0, Some(1));
+    let ca = match h.notes().as_slice() {
+        [(_, Notification::CreationAlert { query, .. })] => *query,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        err(h.mgm.answer_creation_alert(h.now, dvmrp, ca, &[])),
+        ErrorCode::InvalidParameter
+    );
+    h.mgm
+        .answer_creation_alert(h.now, pim, ca, &[key(2)])
+        .unwrap();
+    let out = h.drain();
+    assert_eq!(
+        out[0],
+        Action::Kernel(add_mfe("10.0.0.1", "239.1.1.1", 0, &[]))
+    );
+    let pa = match &out[1] {
+        Action::Notify {
+            notification: Notification::PruneAlert { query: Some(q), .. },
+            ..
+        } => *q,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        err(h.mgm.answer_prune_alert(h.now, dvmrp, pa, 5)),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(
+        err(h.mgm.answer_creation_alert(h.now, pim, pa, &[])),
+        ErrorCode::InvalidParameter
+    );
+    h.mgm.answer_prune_alert(h.now, pim, pa, 5).unwrap();
+    assert_eq!(h.mgm.poll_timeout(), Some(h.now + Duration::from_secs(5)));
+}
+
+// Given eth1 with fd00:1::1/64 and then the address removed,
+// When PIM takes (eth1, fd00:1::7) before and after,
+// Then the first take succeeds (on-link) and the second, after release, is InvalidParameter.
+#[test]
+fn removed_addresses_no_longer_validate_next_hops() {
+    let mut h = Harness::new();
+    h.link_up(1);
+    let pim = h.register(PIM);
+    let (addr, len) = (ip("fd00:1::1"), 64);
+    h.mgm.handle_link(
+        h.now,
+        LinkEvent::AddressAdded {
+            ifindex: IfIndex(1),
+            addr,
+            prefix_len: len,
+        },
+    );
+    let nbma = InterfaceKey {
+        ifindex: IfIndex(1),
+        next_hop: ip("fd00:1::7"),
+    };
+    h.take(pim, nbma);
+    assert_eq!(
+        h.kernel(),
+        [KernelOp::AddVif {
+            family: Family::Ipv6,
+            vif: VifIndex(0),
+            ifindex: IfIndex(1)
+        }]
+    );
+    h.release(pim, nbma);
+    h.mgm.handle_link(
+        h.now,
+        LinkEvent::AddressRemoved {
+            ifindex: IfIndex(1),
+            addr,
+            prefix_len: len,
+        },
+    );
+    assert_eq!(
+        err(h.mgm.take_interface_ownership(h.now, pim, nbma)),
+        ErrorCode::InvalidParameter
+    );
+    assert_eq!(h.mgm.interface(IfIndex(1)).unwrap().addresses, vec![]);
+}
