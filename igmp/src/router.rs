@@ -555,6 +555,21 @@ impl Interface {
         self.querier
     }
 
+    /// Our address on the link changed (IPv6: the link-local address). If it now beats the
+    /// current querier's, we become querier at once; if it no longer beats a querier we hear,
+    /// its next query makes us yield as usual.
+    pub fn set_own_address(&mut self, now: Instant, address: IpAddr) {
+        if Family::of(address) != self.family || address == self.own_address {
+            return;
+        }
+        self.own_address = address;
+        if self.other_querier.is_some_and(|other| address < other) {
+            self.other_querier_until = Some(now);
+        }
+        self.run_timers(now);
+        self.flush();
+    }
+
     // ---- intervals (RFC 9776 section 8) ----
 
     fn gmi(&self) -> Duration {

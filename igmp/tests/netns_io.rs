@@ -312,13 +312,16 @@ fn ipv4_host_report(version: u8) {
             // 3. The host leaves (IGMPv2 Leave to 224.0.0.2, IGMPv3 TO_IN({}) to 224.0.0.22).
             drop(host);
             let left = Instant::now();
+            let mut arrived = left;
+            let mut processing = Duration::ZERO;
             let mut outputs = Vec::new();
             while !outputs.iter().any(|o| matches!(o, Output::Leave(_))) {
                 let deadline = iface.poll_timeout().unwrap_or(left + WAIT).min(left + WAIT);
                 let wait = tokio::time::Instant::from_std(deadline);
                 match tokio::time::timeout_at(wait, mrt.recv()).await {
                     Ok(Ok(MrtMessage::Packet { source, destination, payload, .. })) => {
-                        iface.handle_packet(Instant::now(), source, destination, &payload);
+                        arrived = Instant::now();
+                        iface.handle_packet(arrived, source, destination, &payload);
                     }
                     Ok(other) => {
                         other.expect("recv");
@@ -329,6 +332,9 @@ fn ipv4_host_report(version: u8) {
                     }
                 }
                 for output in drain(&mut iface) {
+                    if matches!(output, Output::Leave(_)) {
+                        processing = arrived.elapsed();
+                    }
                     if let Output::Send { destination: IpAddr::V4(d), payload } = &output {
                         sender.send(r0, *d, payload).expect("send");
                     }
@@ -340,7 +346,7 @@ fn ipv4_host_report(version: u8) {
                 .iter()
                 .filter(|o| matches!(o, Output::Send { destination, .. } if *destination == IpAddr::V4(group)))
                 .count();
-            (elapsed, queries)
+            (elapsed, queries, processing)
         })
     });
     is_open.recv().expect("router sockets");
@@ -369,11 +375,14 @@ fn ipv4_host_report(version: u8) {
     });
     let stop = lan.host_joins(IpAddr::V4(group));
     go.send(stop).unwrap();
-    let (leave_after, specific_queries) = match router.join() {
+    let (leave_after, specific_queries, processing) = match router.join() {
         Ok(v) => v,
         Err(panic) => std::panic::resume_unwind(panic),
     };
-    eprintln!("IGMPv{version}: host leave -> MGM Leave in {leave_after:?}, {specific_queries} group-specific queries");
+    eprintln!(
+        "IGMPv{version}: host leave -> MGM Leave in {leave_after:?} ({processing:?} of it from \
+         the leave's arrival), {specific_queries} group-specific queries"
+    );
     if version == 3 {
         // Explicit tracking: the last host's TO_IN({}) ends the membership at once.
         assert_eq!(specific_queries, 0);
@@ -516,6 +525,8 @@ fn ipv6_host_report(version: u8) {
             // The host leaves (MLDv1 Done to ff02::2, MLDv2 TO_IN({}) to ff02::16).
             drop(host);
             let left = Instant::now();
+            let mut arrived = left;
+            let mut processing = Duration::ZERO;
             let mut outputs = Vec::new();
             while !outputs.iter().any(|o| matches!(o, Output::Leave(_))) {
                 let deadline = iface.poll_timeout().unwrap_or(left + WAIT).min(left + WAIT);
@@ -523,7 +534,8 @@ fn ipv6_host_report(version: u8) {
                 match tokio::time::timeout_at(wait, mld.recv()).await {
                     Ok(packet) => {
                         let p = packet.expect("recv");
-                        iface.handle_packet(Instant::now(), p.source, p.destination, &p.payload);
+                        arrived = Instant::now();
+                        iface.handle_packet(arrived, p.source, p.destination, &p.payload);
                     }
                     Err(_) => {
                         assert!(Instant::now() < left + WAIT, "no Leave within 5 s: {outputs:?}");
@@ -531,6 +543,9 @@ fn ipv6_host_report(version: u8) {
                     }
                 }
                 for output in drain(&mut iface) {
+                    if matches!(output, Output::Leave(_)) {
+                        processing = arrived.elapsed();
+                    }
                     if let Output::Send { destination: IpAddr::V6(d), payload } = &output {
                         mld.send(r0, *d, payload).expect("send");
                     }
@@ -541,17 +556,20 @@ fn ipv6_host_report(version: u8) {
                 .iter()
                 .filter(|o| matches!(o, Output::Send { destination, .. } if *destination == IpAddr::V6(group)))
                 .count();
-            (left.elapsed(), queries)
+            (left.elapsed(), queries, processing)
         })
     });
     is_open.recv().expect("router sockets");
     let stop = lan.host_joins(IpAddr::V6(group));
     go.send(stop).unwrap();
-    let (leave_after, specific_queries) = match router.join() {
+    let (leave_after, specific_queries, processing) = match router.join() {
         Ok(v) => v,
         Err(panic) => std::panic::resume_unwind(panic),
     };
-    eprintln!("MLDv{version}: host leave -> MGM Leave in {leave_after:?}, {specific_queries} group-specific queries");
+    eprintln!(
+        "MLDv{version}: host leave -> MGM Leave in {leave_after:?} ({processing:?} of it from \
+         the leave's arrival), {specific_queries} group-specific queries"
+    );
     if version == 2 {
         assert_eq!(specific_queries, 0);
         assert!(leave_after < Duration::from_millis(500), "{leave_after:?}");

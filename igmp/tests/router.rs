@@ -655,3 +655,27 @@ fn state_serializes() {
     assert_eq!(json["groups"][0]["sources"][0]["timer_ms"], 22_000);
     assert_eq!(json["groups"][0]["hosts"][0]["host"], "10.0.0.10");
 }
+
+#[test]
+fn own_address_change_wins_the_election() {
+    let mut r = Router::igmp("10.0.0.5", short(2));
+    r.drain();
+    let q = IgmpMessage::Query {
+        max_resp_code: 100,
+        group: v4("0.0.0.0"),
+        v3: None,
+    }
+    .encode();
+    r.receive("10.0.0.3", &q);
+    assert!(!r.iface.is_querier());
+    // Still higher than the querier: nothing changes.
+    r.iface.set_own_address(r.now, ip("10.0.0.4"));
+    assert!(!r.iface.is_querier());
+    assert_eq!(r.drain(), []);
+    // Lower: querier at once, with a general query.
+    r.iface.set_own_address(r.now, ip("10.0.0.2"));
+    assert!(r.iface.is_querier());
+    let sent = igmp_sent(&r.drain());
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, ip("224.0.0.1"));
+}
