@@ -211,12 +211,9 @@ impl Core {
             self.names.remove(&ifindex);
             changed = true;
         }
+        // Static routes name interfaces: re-resolve them when a name appears, changes or goes.
         if changed {
-            self.with_statics(now, |statics, core, now| {
-                if statics.has_pending() || removed.is_some() {
-                    statics.sync(core, now);
-                }
-            });
+            self.with_statics(now, |statics, core, now| statics.sync(core, now));
         }
     }
 
@@ -319,6 +316,9 @@ impl Core {
                 let Some(state) = self.clients.get(&client) else {
                     return;
                 };
+                if state.kick.is_cancelled() {
+                    return; // being disconnected
+                }
                 match state.events_tx.try_send(event_line(&event)) {
                     Ok(()) => self.stats.events_sent += 1,
                     Err(mpsc::error::TrySendError::Full(_)) => {

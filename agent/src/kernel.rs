@@ -205,6 +205,11 @@ impl Kernel {
 
 fn open_family(family: Family, table: Option<u32>) -> Result<FamilySockets, netlink::Error> {
     let owner = MrtSocket::open(family, table)?;
+    // MRT_ASSERT: WRONGVIF upcalls (for the MGM wrong-interface callback) when a packet of an
+    // installed flow arrives on one of its outgoing interfaces; the kernel rate-limits them.
+    if let Err(e) = owner.set_assert(true) {
+        warn!(%family, "MRT_ASSERT failed, no wrong_if callbacks: {e}");
+    }
     let programmer = MrtSocket::open_static(family, table)?;
     Ok(FamilySockets {
         owner: Arc::new(owner),

@@ -914,6 +914,7 @@ fn topology(router: &str) -> (Netns, Netns) {
             "net.ipv4.conf.all.rp_filter=0",
             "net.ipv4.conf.default.rp_filter=0",
             "net.ipv4.conf.in0.rp_filter=0",
+            "net.ipv4.conf.out0.rp_filter=0",
             "net.ipv4.ip_forward=1",
         ])
         .status()
@@ -925,8 +926,9 @@ fn topology(router: &str) -> (Netns, Netns) {
 // Given an IPC client owning the in and out interfaces with a (*,G) membership on out, that
 // handles (and answers) RPF and creation alerts,
 // When a sender sends to G,
-// Then the client is asked, traffic reaches the receiver, the MFE counts the packets;
-// after the membership is deleted traffic stops and verify stays clean.
+// Then the client is asked, traffic reaches the receiver, the MFE counts the packets, the flow
+// arriving on the outgoing interface raises wrong_if; after the membership is deleted traffic
+// stops and verify stays clean.
 #[test]
 fn client_membership_forwards_traffic() {
     if !root_or_skip() {
@@ -939,7 +941,13 @@ fn client_membership_forwards_traffic() {
         let h = register(
             &mut c,
             21,
-            json!(["rpf", "creation_alert", "join_alert", "prune_alert"]),
+            json!([
+                "rpf",
+                "creation_alert",
+                "join_alert",
+                "prune_alert",
+                "wrong_if"
+            ]),
         )
         .await;
         for ifname in ["in0", "out0"] {
@@ -1013,6 +1021,36 @@ fn client_membership_forwards_traffic() {
             c.request("verify", Value::Null).await.unwrap()["clean"],
             true
         );
+
+        // The same flow arriving on its outgoing interface: a wrong_if callback (MRT_ASSERT).
+        ip_batch(
+            &rcv,
+            &[
+                "addr add 10.1.1.2/32 dev eth0".into(),
+                "route add 224.0.0.0/4 dev eth0".into(),
+            ],
+        );
+        on_thread_in(&rcv, || {
+            let socket = std::net::UdpSocket::bind("10.1.1.2:0").expect("bind");
+            socket.set_multicast_ttl_v4(8).expect("ttl");
+            for _ in 0..3 {
+                let _ = socket.send_to(b"wrong way", ("239.1.1.1", 5001));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+        .await;
+        let wrong_if = loop {
+            let event = tokio::time::timeout(Duration::from_secs(3), c.next_event())
+                .await
+                .expect("wrong_if within 3 s")
+                .unwrap()
+                .expect("an event");
+            if event["event"] == "wrong_if" {
+                break event;
+            }
+        };
+        assert_eq!(wrong_if["iface"]["ifname"], "out0", "{wrong_if}");
+        assert_eq!(wrong_if["source"], "10.1.1.2", "{wrong_if}");
 
         c.request(
             "delete_group_membership",
