@@ -937,7 +937,11 @@ impl Mgm {
 
     // ===== facts from the system =====
 
-    /// A link, address or neighbour fact from rtnetlink.
+    /// A link, address or neighbour fact from rtnetlink. `Link` adds or updates an interface
+    /// (a rename keeps its ifindex); `Removed` ends every ownership on it (owners get
+    /// `InterfaceDeleted`, memberships go with the usual alerts, MFEs are updated or deleted,
+    /// its VIFs are freed); addresses and neighbours feed next-hop validation;
+    /// `ResyncBegin` / `ResyncEnd` mark and sweep everything not re-announced.
     pub fn handle_link(&mut self, now: Instant, event: LinkEvent) {
         match event {
             LinkEvent::Link(info) => {
