@@ -89,6 +89,7 @@ impl StaticRoutes {
     ) -> Result<Value, WireError> {
         let scope = route.validate()?;
         let summary = route.to_string();
+        let route_key = route.clone();
         match self.find(&route) {
             Some(i) => {
                 let entry = &mut self.entries[i];
@@ -114,9 +115,13 @@ impl StaticRoutes {
                 keys: Vec::new(),
             }),
         }
+        let key = StaticRoute {
+            to: Vec::new(),
+            ..route_key
+        };
         self.sync(host, now);
         info!(route = %summary, "static route added");
-        let state = self.find_by_summary(&summary).map(|e| state_json(&e.state));
+        let state = self.find(&key).map(|i| state_json(&self.entries[i].state));
         Ok(json!({"state": state}))
     }
 
@@ -379,15 +384,275 @@ impl StaticRoutes {
                 && e.route.group == route.group
         })
     }
-
-    fn find_by_summary(&self, summary: &str) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.route.to_string() == summary)
-    }
 }
 
 fn state_json(state: &State) -> &'static str {
     match state {
         State::Installed => "installed",
         State::Pending(_) => "pending",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mgm_core::{Action, Family, IfIndex, LinkEvent, LinkInfo, Upcall, VifIndex};
+
+    use super::*;
+
+    /// A core without a kernel: kernel ops are accepted, notifications collected.
+    struct TestHost {
+        mgm: Mgm,
+        notifications: Vec<(ProtocolHandle, Notification)>,
+    }
+
+    impl Host for TestHost {
+        fn mgm(&mut self) -> &mut Mgm {
+            &mut self.mgm
+        }
+
+        fn settle(&mut self, _now: Instant) -> Result<(), MgmError> {
+            while let Some(action) = self.mgm.poll_action() {
+                if let Action::Notify {
+                    protocol,
+                    notification,
+                } = action
+                {
+                    self.notifications.push((protocol, notification));
+                }
+            }
+            self.mgm.take_last_kernel_error().map_or(Ok(()), Err)
+        }
+    }
+
+    fn link(host: &mut TestHost, now: Instant, index: u32, name: &str) {
+        let info = LinkInfo {
+            ifindex: IfIndex(index),
+            name: name.to_string(),
+            up: true,
+            multicast: true,
+            point_to_point: false,
+            loopback: false,
+            mtu: 1500,
+        };
+        host.mgm.handle_link(now, LinkEvent::Link(info));
+        host.settle(now).unwrap();
+    }
+
+    fn route(from: &str, source: Option<&str>, group: &str, to: &[&str]) -> StaticRoute {
+        StaticRoute {
+            from: from.to_string(),
+            source: source.map(|s| s.parse().unwrap()),
+            group: group.parse().unwrap(),
+            to: to.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    fn setup() -> (TestHost, StaticRoutes, Instant) {
+        let now = Instant::now();
+        let mut host = TestHost {
+            mgm: Mgm::new(mgm_core::Config::default()),
+            notifications: Vec::new(),
+        };
+        link(&mut host, now, 2, "eth0");
+        link(&mut host, now, 3, "eth1");
+        let mut statics = StaticRoutes::default();
+        statics.sync(&mut host, now);
+        (host, statics, now)
+    }
+
+    fn states(statics: &StaticRoutes) -> Vec<String> {
+        statics.show()["routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r["state"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn route_owns_interfaces_and_joins_outputs() {
+        let (mut host, mut statics, now) = setup();
+        let added = statics
+            .add(
+                &mut host,
+                now,
+                route("eth0", None, "239.1.1.1", &["eth1"]),
+                Origin::Runtime,
+            )
+            .unwrap();
+        assert_eq!(added["state"], "installed");
+        let h = statics.handle().unwrap();
+        let key = |i| InterfaceKey::link(IfIndex(i), Family::Ipv4);
+        assert_eq!(host.mgm.owners(key(2)).routing, Some(h));
+        assert_eq!(host.mgm.owners(key(3)).routing, Some(h));
+        let members = host.mgm.memberships();
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[0].iface, key(3));
+        // Deleting releases everything.
+        statics
+            .del(&mut host, now, &route("eth0", None, "239.1.1.1", &[]))
+            .unwrap();
+        assert_eq!(host.mgm.owners(key(2)).routing, None);
+        assert!(host.mgm.memberships().is_empty());
+        assert_eq!(
+            statics
+                .del(&mut host, now, &route("eth0", None, "239.1.1.1", &[]))
+                .unwrap_err()
+                .code,
+            crate::ipc::message::WireCode::Mgm(ErrorCode::NotFound)
+        );
+    }
+
+    #[test]
+    fn missing_interface_is_pending_until_it_appears() {
+        let (mut host, mut statics, now) = setup();
+        let added = statics
+            .add(
+                &mut host,
+                now,
+                route("eth9", None, "239.1.1.1", &["eth1"]),
+                Origin::Config,
+            )
+            .unwrap();
+        assert_eq!(added["state"], "pending");
+        assert!(statics.has_pending());
+        assert!(statics.show()["routes"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("eth9"));
+        link(&mut host, now, 9, "eth9");
+        statics.sync(&mut host, now);
+        assert_eq!(states(&statics), ["installed"]);
+        assert!(!statics.has_pending());
+    }
+
+    #[test]
+    fn rpf_answer_prefers_the_source_specific_route() {
+        let (mut host, mut statics, now) = setup();
+        link(&mut host, now, 4, "eth2");
+        statics
+            .add(
+                &mut host,
+                now,
+                route("eth0", None, "239.1.1.1", &["eth1"]),
+                Origin::Runtime,
+            )
+            .unwrap();
+        statics
+            .add(
+                &mut host,
+                now,
+                route("eth2", Some("10.0.0.1"), "239.1.1.1", &["eth1"]),
+                Origin::Runtime,
+            )
+            .unwrap();
+        let arrived = InterfaceKey::link(IfIndex(2), Family::Ipv4);
+        let source = "10.0.0.1".parse().unwrap();
+        let other = "10.0.0.2".parse().unwrap();
+        let group = "239.1.1.1".parse().unwrap();
+        assert_eq!(
+            statics.rpf(source, group, arrived),
+            Some(InterfaceKey::link(IfIndex(4), Family::Ipv4))
+        );
+        assert_eq!(statics.rpf(other, group, arrived), Some(arrived));
+        assert_eq!(
+            statics.rpf(other, "239.9.9.9".parse().unwrap(), arrived),
+            None
+        );
+
+        // A packet of the (*,G) route: the static protocol answers its RPF callback, and the
+        // MFE forwards eth0 -> eth1.
+        host.mgm.handle_upcall(
+            now,
+            Upcall::NoCache {
+                family: Family::Ipv4,
+                source: other,
+                group,
+                vif: VifIndex(0),
+            },
+            None,
+        );
+        host.settle(now).unwrap();
+        let pending: Vec<_> = std::mem::take(&mut host.notifications);
+        for (_, n) in pending {
+            statics.handle_notification(&mut host, now, n);
+        }
+        let mfe = host
+            .mgm
+            .mfe(now, Family::Ipv4, other, group)
+            .expect("an MFE");
+        assert_eq!(mfe.iif, arrived);
+        assert_eq!(mfe.oifs, [InterfaceKey::link(IfIndex(3), Family::Ipv4)]);
+    }
+
+    #[test]
+    fn reload_replaces_config_routes_and_keeps_runtime_ones() {
+        let (mut host, mut statics, now) = setup();
+        statics.reload(
+            &mut host,
+            now,
+            &[route("eth0", None, "239.1.1.1", &["eth1"])],
+        );
+        statics
+            .add(
+                &mut host,
+                now,
+                route("eth1", None, "239.3.3.3", &["eth0"]),
+                Origin::Runtime,
+            )
+            .unwrap();
+        statics.reload(
+            &mut host,
+            now,
+            &[route("eth0", None, "239.2.2.2", &["eth1"])],
+        );
+        let groups: Vec<String> = statics.show()["routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r["group"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(groups, ["239.3.3.3", "239.2.2.2"]);
+        assert_eq!(host.mgm.memberships().len(), 2);
+        assert_eq!(states(&statics), ["installed", "installed"]);
+    }
+
+    #[test]
+    fn adding_the_same_route_twice_is_already_exists_and_to_lists_merge() {
+        let (mut host, mut statics, now) = setup();
+        link(&mut host, now, 4, "eth2");
+        statics
+            .add(
+                &mut host,
+                now,
+                route("eth0", None, "239.1.1.1", &["eth1"]),
+                Origin::Runtime,
+            )
+            .unwrap();
+        let again = statics.add(
+            &mut host,
+            now,
+            route("eth0", None, "239.1.1.1", &["eth1"]),
+            Origin::Runtime,
+        );
+        assert_eq!(
+            again.unwrap_err().code,
+            crate::ipc::message::WireCode::Mgm(ErrorCode::AlreadyExists)
+        );
+        let merged = statics
+            .add(
+                &mut host,
+                now,
+                route("eth0", None, "239.1.1.1", &["eth2"]),
+                Origin::Runtime,
+            )
+            .unwrap();
+        assert_eq!(merged["state"], "installed");
+        assert_eq!(host.mgm.memberships().len(), 2);
+        statics
+            .del(&mut host, now, &route("eth0", None, "239.1.1.1", &["eth1"]))
+            .unwrap();
+        assert_eq!(host.mgm.memberships().len(), 1);
+        assert_eq!(states(&statics), ["installed"]);
     }
 }
