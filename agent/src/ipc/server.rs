@@ -3,12 +3,15 @@
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
+use futures::FutureExt;
 use tokio::net::UnixListener;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
+use crate::core_task::Input;
 use crate::ipc::connection::{self, Peer, Shared};
 use crate::Error;
 
@@ -111,7 +114,18 @@ pub(crate) async fn run(
             continue;
         }
         info!(client, %peer, "client connected");
-        tracker.spawn(connection::run(stream, client, peer, shared.clone()));
+        let inputs_tx = shared.inputs_tx.clone();
+        let task = connection::run(stream, client, peer, shared.clone());
+        tracker.spawn(async move {
+            // A panic kills only this connection; its registrations still get forced cleanup.
+            if AssertUnwindSafe(task).catch_unwind().await.is_err() {
+                error!(
+                    client,
+                    "connection task panicked; cleaning up its registrations"
+                );
+                let _ = inputs_tx.send(Input::Disconnected { client }).await;
+            }
+        });
     }
     debug!("listener stopped");
 }
