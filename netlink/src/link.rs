@@ -468,6 +468,9 @@ pub async fn monitor_with_rcvbuf(events_tx: Sender<LinkEvent>, rcvbuf: usize) ->
             }
             Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                 tracing::info!("rtnetlink monitor overrun, resynchronising");
+                // Notifications still queued are older than the dump to come: drop them, or
+                // they would be applied after it (a deleted link would come back).
+                drain(socket.get_ref(), &mut buf);
                 if events_tx.send(LinkEvent::ResyncBegin).await.is_err() {
                     return Ok(());
                 }
@@ -482,6 +485,19 @@ pub async fn monitor_with_rcvbuf(events_tx: Sender<LinkEvent>, rcvbuf: usize) ->
             Ok(Err(e)) => {
                 return Err(Error::sys("recv(NETLINK_ROUTE)", e));
             }
+        }
+    }
+}
+
+/// Read and discard everything queued on the non-blocking monitor socket.
+fn drain(socket: &Socket, buf: &mut Vec<u8>) {
+    loop {
+        buf.clear();
+        match socket.recv(buf, libc::MSG_DONTWAIT) {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return, // EAGAIN: empty
         }
     }
 }

@@ -224,9 +224,11 @@ fn monitor_overrun_triggers_a_full_resync() {
         .await;
         // While the monitor is stuck on the full channel (and this thread blocks in `ip`), the
         // kernel queues far more notifications than a minimal buffer holds.
-        let batch: String = (0..40)
+        // 40 pairs created, the first 20 deleted again.
+        let mut batch: String = (0..40)
             .map(|i| format!("link add name ov{i} type veth peer name ow{i}\n"))
             .collect();
+        batch.extend((0..20).map(|i| format!("link del ov{i}\n")));
         let path = std::env::temp_dir().join(format!("{name}.batch"));
         std::fs::write(&path, batch).unwrap();
         let status = std::process::Command::new("ip")
@@ -253,13 +255,32 @@ fn monitor_overrun_triggers_a_full_resync() {
         timeout(Duration::from_secs(10), wait)
             .await
             .expect("ResyncEnd");
-        for i in 0..40 {
+        for i in 20..40 {
             assert!(
                 seen.contains(&format!("ov{i}")),
                 "ov{i} missing from the resync"
             );
         }
+        for i in 0..20 {
+            assert!(
+                !seen.contains(&format!("ov{i}")),
+                "deleted ov{i} in the resync"
+            );
+        }
         assert!(seen.contains("lo"));
+        // Notifications queued before the overrun are dropped, not replayed after the dump.
+        let stale = async {
+            loop {
+                match rx.recv().await {
+                    Some(LinkEvent::Link(info)) if info.name.starts_with('o') => return info,
+                    Some(_) => {}
+                    None => std::future::pending().await,
+                }
+            }
+        };
+        if let Ok(info) = timeout(Duration::from_millis(500), stale).await {
+            panic!("stale notification after the resync: {info:?}");
+        }
         drop(rx);
         task.abort();
     });
