@@ -58,6 +58,8 @@ fn nocache_then_mfc_forwards_queued_packet_and_counts() {
         rt.block_on(async move {
             let sock = MrtSocket::open(Family::Ipv4, None).expect("MRT_INIT");
             assert_eq!(sock.table(), 253);
+            // A non-owner socket next to it, whose copies of IGMP packets the kernel drops.
+            let keeper = MrtSocket::open_static(Family::Ipv4, None).unwrap();
             sock.add_vif(VifIndex(0), IfIndex(r0)).expect("vif 0");
             sock.add_vif(VifIndex(1), IfIndex(r1)).expect("vif 1");
             // IGMPv3 reports go to 224.0.0.22: join it where receivers are.
@@ -171,6 +173,8 @@ fn nocache_then_mfc_forwards_queued_packet_and_counts() {
             assert_eq!(ifindex, Some(IfIndex(r1)));
             assert!(matches!(kind, Some(0x16 | 0x22)), "{kind:?}");
             assert!(ra);
+            let quiet = timeout(Duration::from_millis(100), keeper.recv()).await;
+            assert!(quiet.is_err(), "the non-owner socket received {quiet:?}");
 
             // Closing the owner flushes its (non-static) VIFs and entries.
             sock.close().unwrap();

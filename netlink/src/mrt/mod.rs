@@ -197,7 +197,13 @@ impl MrtSocket {
             .set_nonblocking(true)
             .map_err(|e| Error::sys("O_NONBLOCK", e))?;
         let fd = socket.as_raw_fd();
-        if sys::setsockopt(fd, libc::SOL_SOCKET, sys::SO_RCVBUFFORCE, &RCVBUF).is_err() {
+        if !owner {
+            // Nobody reads a non-owner socket, yet a raw socket gets a copy of every IGMP /
+            // ICMPv6 packet: drop them all in the kernel (BPF `ret #0`).
+            socket
+                .attach_filter(&[socket2::SockFilter::new(0x06, 0, 0, 0)])
+                .map_err(|e| Error::sys("SO_ATTACH_FILTER", e))?;
+        } else if sys::setsockopt(fd, libc::SOL_SOCKET, sys::SO_RCVBUFFORCE, &RCVBUF).is_err() {
             socket
                 .set_recv_buffer_size(RCVBUF as usize)
                 .map_err(|e| Error::sys("SO_RCVBUF", e))?;
