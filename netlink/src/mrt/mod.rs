@@ -177,7 +177,9 @@ impl MrtSocket {
 
     /// Open a non-owner socket of `family` for `table`: no `MRT_INIT`. VIFs and MFC entries it
     /// adds are `VIFF_STATIC` / `MFC_STATIC` and survive the owner's close. Needs
-    /// `CAP_NET_ADMIN`. Upcalls go to the owner, not to this socket.
+    /// `CAP_NET_ADMIN`. Upcalls go to the owner, not to this socket, and a socket filter drops
+    /// the copies of IGMP/ICMPv6 packets every raw socket gets, so [`MrtSocket::recv`] on it
+    /// never returns.
     ///
     /// # Errors
     ///
