@@ -141,11 +141,13 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(s, i, v6, nh)| Op::Take(s, i, v6, nh)),
         2 => (slot.clone(), ifindex.clone(), any::<bool>(), prop::bool::weighted(0.2))
             .prop_map(|(s, i, v6, nh)| Op::Release(s, i, v6, nh)),
-        14 => (any::<bool>(), slot.clone(), 0..6u8, ifindex.clone(), prop::bool::weighted(0.3),
-              prop_oneof![Just(1u32), Just(1), Just(2), Just(3), Just(0)],
-              prop::option::of(ifindex.clone()))
+        20 => (prop::bool::weighted(0.6), slot.clone(),
+               prop_oneof![Just(0u8), Just(1), Just(2), Just(2), Just(3), Just(3)],
+               ifindex.clone(), prop::bool::weighted(0.3),
+               prop_oneof![Just(1u32), Just(1), Just(1), Just(3), Just(2), Just(0)],
+               prop::option::of(ifindex.clone()))
             .prop_map(|(add, slot, scope, ifindex, v6, flags, rpf)| Op::Membership {
-                add: add || scope > 3, slot, scope: scope % 4, ifindex, v6, flags, rpf
+                add, slot, scope, ifindex, v6, flags, rpf
             }),
         6 => (prop::bool::weighted(0.3), 0..3u8, 0..3u8, 0..5u16, prop::option::of(ifindex.clone()))
             .prop_map(|(v6, source, group, vif, route)| Op::Packet { v6, source, group, vif, route }),
@@ -218,7 +220,14 @@ struct World {
     queries: Vec<(ProtocolHandle, QueryId, char, Vec<InterfaceKey>)>,
     /// (source, group, key) ever added with FORWARD_STATE successfully.
     forced: BTreeSet<(IpAddr, IpAddr, InterfaceKey)>,
+    /// Every membership record with its alert identity (the recording protocol, or the
+    /// routing owner of the key for IGMP's records there): the join/prune-alert oracle.
+    identities: BTreeMap<Record, ProtocolHandle>,
+    /// Notifications of the current step.
+    notes: Vec<(ProtocolHandle, Notification)>,
 }
+
+type Record = (ProtocolHandle, InterfaceKey, SourceGroup);
 
 const SLOT_IDS: [ProtocolId; 4] = [
     ProtocolId::PIM_SM,
@@ -248,6 +257,8 @@ impl World {
             slots: [None; 4],
             queries: Vec::new(),
             forced: BTreeSet::new(),
+            identities: BTreeMap::new(),
+            notes: Vec::new(),
         };
         for i in 1..=IFACES {
             w.link_added(i);
@@ -277,6 +288,147 @@ impl World {
     }
 
     fn apply(&mut self, op: &Op) {
+        self.notes.clear();
+        let before: BTreeSet<Record> = self.records();
+        let owners_before: BTreeMap<InterfaceKey, Option<ProtocolHandle>> = self
+            .h
+            .mgm
+            .owned_interfaces()
+            .into_iter()
+            .map(|o| (o.iface, o.routing))
+            .collect();
+        self.step(op);
+        self.check_alerts(op, &before, &owners_before);
+    }
+
+    fn records(&self) -> BTreeSet<Record> {
+        self.h
+            .mgm
+            .memberships()
+            .into_iter()
+            .map(|m| (m.protocol, m.iface, m.scope))
+            .collect()
+    }
+
+    /// The wildcard join/prune-alert rules (spec 3.3, 3.4), checked on every single
+    /// membership add or delete request against an independent count of identities.
+    fn check_alerts(
+        &mut self,
+        op: &Op,
+        before: &BTreeSet<Record>,
+        owners_before: &BTreeMap<InterfaceKey, Option<ProtocolHandle>>,
+    ) {
+        let after = self.records();
+        let added: Vec<Record> = after.difference(before).copied().collect();
+        let removed: Vec<Record> = before.difference(&after).copied().collect();
+        let is_request = matches!(op, Op::Membership { .. });
+        let mut expected: Vec<(ProtocolHandle, Notification)> = Vec::new();
+        for r in &removed {
+            let identity = self.identities.remove(r).expect("record without identity");
+            let scope = r.2;
+            if !is_request || scope.source.is_some() {
+                continue;
+            }
+            let remaining: BTreeSet<ProtocolHandle> = self
+                .identities
+                .iter()
+                .filter(|(k, _)| k.2 == scope)
+                .map(|(_, id)| *id)
+                .collect();
+            if remaining.contains(&identity) {
+                continue;
+            }
+            let alert = Notification::PruneAlert {
+                query: None,
+                scope,
+                iface: Some(r.1),
+                member_delete: true,
+                timeout: 900,
+            };
+            let recipients: Vec<ProtocolHandle> = match remaining.len() {
+                0 => self
+                    .registered()
+                    .filter(|p| *p != r.0 && *p != identity)
+                    .collect(),
+                1 => remaining.into_iter().collect(),
+                _ => Vec::new(),
+            };
+            for p in recipients.into_iter().filter(|p| self.hears_alerts(*p)) {
+                expected.push((p, alert.clone()));
+            }
+        }
+        for r in &added {
+            assert!(
+                is_request,
+                "a record appeared outside a membership request: {r:?}"
+            );
+            let routing = owners_before.get(&r.1).copied().flatten();
+            let identity = match routing {
+                Some(owner) if self.slots[3] == Some(r.0) && owner != r.0 => owner,
+                _ => r.0,
+            };
+            let scope = r.2;
+            let present: BTreeSet<ProtocolHandle> = self
+                .identities
+                .iter()
+                .filter(|(k, _)| k.2 == scope)
+                .map(|(_, id)| *id)
+                .collect();
+            self.identities.insert(*r, identity);
+            if scope.source.is_some() || present.contains(&identity) {
+                continue;
+            }
+            let alert = Notification::JoinAlert {
+                scope,
+                member_update: true,
+            };
+            let recipients: Vec<ProtocolHandle> = match present.len() {
+                0 => self
+                    .registered()
+                    .filter(|p| *p != r.0 && *p != identity)
+                    .collect(),
+                1 => present.into_iter().collect(),
+                _ => Vec::new(),
+            };
+            for p in recipients.into_iter().filter(|p| self.hears_alerts(*p)) {
+                expected.push((p, alert.clone()));
+            }
+        }
+        if !is_request {
+            return;
+        }
+        let emitted: Vec<(ProtocolHandle, Notification)> = self
+            .notes
+            .iter()
+            .filter(|(_, n)| match n {
+                Notification::JoinAlert {
+                    scope,
+                    member_update: true,
+                } => scope.source.is_none(),
+                Notification::PruneAlert {
+                    scope,
+                    member_delete: true,
+                    ..
+                } => scope.source.is_none(),
+                _ => false,
+            })
+            .cloned()
+            .collect();
+        assert_eq!(emitted, expected, "wildcard alerts of {op:?}");
+    }
+
+    fn registered(&self) -> impl Iterator<Item = ProtocolHandle> + '_ {
+        let mut all: Vec<ProtocolHandle> = self.slots.iter().flatten().copied().collect();
+        all.sort();
+        all.into_iter()
+    }
+
+    /// Whether a protocol handles join and prune alerts (slots 0, 1 and 3 do).
+    fn hears_alerts(&self, p: ProtocolHandle) -> bool {
+        self.slots[0] == Some(p) || self.slots[1] == Some(p) || self.slots[3] == Some(p)
+    }
+
+    fn step(&mut self, op: &Op) {
         let now = self.h.now;
         match op.clone() {
             Op::Register(slot) => {
@@ -508,6 +660,7 @@ impl World {
                         self.slots.contains(&Some(protocol)),
                         "notification to unregistered {protocol}: {notification:?}"
                     );
+                    self.notes.push((protocol, notification.clone()));
                     match notification {
                         Notification::Rpf { query, .. } => {
                             self.queries.push((protocol, query, 'r', Vec::new()))
@@ -627,7 +780,7 @@ impl World {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn invariants_hold_after_every_step(
