@@ -431,3 +431,190 @@ fn mldv1_host_report_reaches_router_and_answers_our_query() {
 fn mldv2_host_report_reaches_router_and_answers_our_query() {
     ipv6_host_report(2);
 }
+
+/// A child process I started, killed on drop.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A Linux host in `ns` joining (`source`, `group`) for `seconds`: IPv4 through
+/// `IP_ADD_SOURCE_MEMBERSHIP` (socket2), IPv6 through `MCAST_JOIN_SOURCE_GROUP` from python3
+/// (std and socket2 have no IPv6 source-specific join).
+fn host_joins_source(lan: &Lan, source: IpAddr, group: IpAddr, seconds: u32) -> Option<Child> {
+    match (source, group) {
+        (IpAddr::V4(s), IpAddr::V4(g)) => {
+            let (ready, is_ready) = mpsc::channel();
+            lan.host.spawn(move || {
+                let socket = socket2::Socket::new(
+                    socket2::Domain::IPV4,
+                    socket2::Type::DGRAM,
+                    Some(socket2::Protocol::UDP),
+                )
+                .expect("udp");
+                socket
+                    .join_ssm_v4(&s, &g, &Ipv4Addr::new(10, 9, 0, 2))
+                    .expect("join (S,G)");
+                ready.send(()).unwrap();
+                std::thread::sleep(Duration::from_secs(u64::from(seconds)));
+            });
+            is_ready.recv().expect("joined");
+            None
+        }
+        (IpAddr::V6(s), IpAddr::V6(g)) => {
+            let script = r#"
+import socket, struct, sys, time
+ifindex, group, source, seconds = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
+def sockaddr_in6(addr):
+    b = struct.pack('=HHI', socket.AF_INET6, 0, 0) + socket.inet_pton(socket.AF_INET6, addr) + struct.pack('=I', 0)
+    return b + bytes(128 - len(b))
+req = struct.pack('=I', ifindex) + bytes(4) + sockaddr_in6(group) + sockaddr_in6(source)
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, 46, req)  # MCAST_JOIN_SOURCE_GROUP
+print('joined', flush=True)
+time.sleep(seconds)
+"#;
+            let ifindex = lan.host.ifindex("h0").to_string();
+            let mut child = std::process::Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &lan.host.name,
+                    "python3",
+                    "-c",
+                    script,
+                    &ifindex,
+                ])
+                .args([g.to_string(), s.to_string(), seconds.to_string()])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3");
+            let mut line = String::new();
+            let stdout = child.stdout.take().expect("stdout");
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+                .expect("read");
+            assert_eq!(line.trim(), "joined");
+            Some(Child(child))
+        }
+        _ => panic!("family mismatch"),
+    }
+}
+
+/// A host joins one source of an SSM group: only (S,G) is joined, never (*,G).
+fn ssm(family: Family) {
+    if !should_run() {
+        return;
+    }
+    let lan = Lan::new(match family {
+        Family::Ipv4 => "ssm4",
+        Family::Ipv6 => "ssm6",
+    });
+    let r0 = IfIndex(lan.router.ifindex("r0"));
+    let (own, source, group): (IpAddr, IpAddr, IpAddr) = match family {
+        Family::Ipv4 => (
+            "10.9.0.1".parse().unwrap(),
+            "10.5.0.5".parse().unwrap(),
+            "232.1.1.1".parse().unwrap(),
+        ),
+        Family::Ipv6 => (
+            IpAddr::V6(lan.router.link_local("r0")),
+            "fd00:5::5".parse().unwrap(),
+            "ff3e::8000:1".parse().unwrap(),
+        ),
+    };
+    let (opened, is_open) = mpsc::channel();
+    let router = lan.router.spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut iface = Interface::new(family, r0, own, Config::default(), Instant::now());
+            drain(&mut iface);
+            let deadline = tokio::time::Instant::now() + WAIT;
+            let mut outputs = Vec::new();
+            match family {
+                Family::Ipv4 => {
+                    let mrt = MrtSocket::open(Family::Ipv4, None).expect("MRT_INIT");
+                    let sender = IgmpSender::open().expect("sender");
+                    sender.join(r0).expect("join");
+                    opened.send(()).unwrap();
+                    while outputs.is_empty() {
+                        let message = tokio::time::timeout_at(deadline, mrt.recv())
+                            .await
+                            .expect("no report within 5 s")
+                            .expect("recv");
+                        if let MrtMessage::Packet {
+                            source,
+                            destination,
+                            payload,
+                            ..
+                        } = message
+                        {
+                            iface.handle_packet(Instant::now(), source, destination, &payload);
+                            outputs.extend(drain(&mut iface));
+                        }
+                    }
+                    // The host's retransmissions: still nothing but (S,G).
+                    let more = tokio::time::Instant::now() + Duration::from_millis(700);
+                    while let Ok(message) = tokio::time::timeout_at(more, mrt.recv()).await {
+                        if let MrtMessage::Packet {
+                            source,
+                            destination,
+                            payload,
+                            ..
+                        } = message.expect("recv")
+                        {
+                            iface.handle_packet(Instant::now(), source, destination, &payload);
+                            outputs.extend(drain(&mut iface));
+                        }
+                    }
+                }
+                Family::Ipv6 => {
+                    let mld = MldSocket::open().expect("mld");
+                    mld.join(r0).expect("join");
+                    opened.send(()).unwrap();
+                    while outputs.is_empty() {
+                        let p = tokio::time::timeout_at(deadline, mld.recv())
+                            .await
+                            .expect("no report within 5 s")
+                            .expect("recv");
+                        iface.handle_packet(Instant::now(), p.source, p.destination, &p.payload);
+                        outputs.extend(drain(&mut iface));
+                    }
+                    let more = tokio::time::Instant::now() + Duration::from_millis(700);
+                    while let Ok(p) = tokio::time::timeout_at(more, mld.recv()).await {
+                        let p = p.expect("recv");
+                        iface.handle_packet(Instant::now(), p.source, p.destination, &p.payload);
+                        outputs.extend(drain(&mut iface));
+                    }
+                }
+            }
+            outputs
+        })
+    });
+    is_open.recv().expect("router sockets");
+    let _host = host_joins_source(&lan, source, group, 3);
+    let outputs = match router.join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    assert_eq!(
+        outputs,
+        [Output::Join(SourceGroup::sg(source, group).unwrap())]
+    );
+}
+
+#[test]
+fn igmpv3_ssm_source_join_gives_source_group_only() {
+    ssm(Family::Ipv4);
+}
+
+#[test]
+fn mldv2_ssm_source_join_gives_source_group_only() {
+    ssm(Family::Ipv6);
+}
