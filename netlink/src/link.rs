@@ -583,6 +583,68 @@ mod tests {
     }
 
     #[test]
+    fn routes_unicast_multipath_and_unreachable() {
+        use netlink_packet_route::route::{RouteNextHop, RouteProtocol};
+        let mut route = RouteMessage::default();
+        route.header.kind = RouteType::Unicast;
+        route.header.destination_prefix_length = 16;
+        route.header.protocol = RouteProtocol::Static;
+        route
+            .attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(
+                "10.9.0.0".parse().unwrap(),
+            )));
+        let mut hop = RouteNextHop::default();
+        hop.interface_index = 4;
+        hop.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(
+                "10.1.0.2".parse().unwrap(),
+            )));
+        route.attributes.push(RouteAttribute::MultiPath(vec![
+            hop,
+            RouteNextHop::default(),
+        ]));
+        assert_eq!(
+            route_of(&route, ip("10.9.1.1")),
+            Some(Route {
+                ifindex: IfIndex(4),
+                gateway: Some(ip("10.1.0.2")),
+                prefix: ip("10.9.0.0"),
+                prefix_len: 16,
+                protocol: 4,
+            })
+        );
+        route.header.kind = RouteType::Unreachable;
+        assert_eq!(route_of(&route, ip("10.9.1.1")), None);
+        // No outgoing interface at all: no route.
+        let mut bare = RouteMessage::default();
+        bare.header.kind = RouteType::Unicast;
+        assert_eq!(route_of(&bare, ip("10.9.1.1")), None);
+    }
+
+    #[test]
+    fn ipv4_local_address_wins_over_peer() {
+        let mut a = AddressMessage::default();
+        a.header.index = 5;
+        a.header.prefix_len = 32;
+        a.attributes.push(AddressAttribute::Address(ip("10.0.0.2")));
+        a.attributes.push(AddressAttribute::Local(ip("10.0.0.1")));
+        assert_eq!(address_of(&a), Some((IfIndex(5), ip("10.0.0.1"), 32)));
+        assert_eq!(
+            events_of(&RouteNetlinkMessage::DelAddress(a)),
+            vec![LinkEvent::AddressRemoved {
+                ifindex: IfIndex(5),
+                addr: ip("10.0.0.1"),
+                prefix_len: 32
+            }]
+        );
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
     fn garbage_datagrams_are_skipped() {
         assert!(parse_datagram(&[]).is_empty());
         assert!(parse_datagram(&[0xff; 40]).is_empty());
