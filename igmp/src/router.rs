@@ -1433,13 +1433,13 @@ impl Interface {
 
     /// Enable-IGMP: emit a Join for every current membership, then resume.
     ///
-    /// Memberships that were joined before [`Interface::disable`] and ended while disabled are
-    /// left first, in case MGM kept them across the ownership change (a "not found" answer
-    /// from MGM to those Leaves is expected and harmless).
+    /// MGM drops IGMP's memberships on the interface during the ownership change that
+    /// Disable/Enable bracket (mgm-core's take/release ownership), so nothing is left here:
+    /// whatever ended while disabled is simply not re-added.
     pub fn enable(&mut self) {
         self.enabled = true;
         self.dirty.clear();
-        let before = std::mem::take(&mut self.joined);
+        self.joined.clear();
         for (group, g) in &self.groups {
             let desired = g.memberships();
             for s in &desired {
@@ -1449,14 +1449,6 @@ impl Interface {
             }
             if !desired.is_empty() {
                 self.joined.insert(*group, desired);
-            }
-        }
-        for (group, sources) in before {
-            let now_joined = self.joined.get(&group).cloned().unwrap_or_default();
-            for s in sources.difference(&now_joined) {
-                if let Some(sg) = Self::membership(group, *s) {
-                    self.outputs.push_back(Output::Leave(sg));
-                }
             }
         }
     }

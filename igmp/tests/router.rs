@@ -449,13 +449,19 @@ fn disable_then_enable_re_emits_joins() {
             Output::Join(star_g("239.1.1.1")),
             Output::Join(sg("10.1.0.1", "239.2.2.2")),
             Output::Join(star_g("239.9.9.9")),
-            Output::Leave(star_g("239.3.3.3")),
         ]
     );
     // Back to normal.
+    assert!(r.iface.is_enabled());
     assert_eq!(
         r.receive(HOST, &v2_report("239.4.4.4")),
         [Output::Join(star_g("239.4.4.4"))]
+    );
+    r.receive(HOST, &v2_leave("239.9.9.9"));
+    let later = r.advance(secs(3));
+    assert_eq!(
+        memberships(later.iter().map(|(_, o)| o)),
+        [Output::Leave(star_g("239.9.9.9"))]
     );
 }
 
