@@ -47,6 +47,8 @@ pub(crate) enum Input {
         kick: CancellationToken,
         peer: Peer,
     },
+    /// A change of links, addresses or neighbours (from `netlink::link::monitor`).
+    Link(LinkEvent),
     /// A client's connection ended: forced cleanup.
     Disconnected { client: ClientId },
     /// A request, prepared by the connection task.
@@ -435,6 +437,7 @@ impl Core {
                     debug!("after upcall: {e}");
                 }
             }
+            Input::Link(event) => self.handle_link(now, event),
             Input::Reload { routes } => {
                 self.with_statics(now, |statics, core, now| statics.reload(core, now, &routes));
             }
@@ -1282,7 +1285,6 @@ fn scope_json(scope: &SourceGroup) -> Value {
 pub(crate) async fn run(
     mut core: Core,
     mut inputs_rx: mpsc::Receiver<Input>,
-    mut links_rx: mpsc::Receiver<LinkEvent>,
     counter_interval: Duration,
     shutdown: CancellationToken,
 ) -> Core {
@@ -1291,7 +1293,6 @@ pub(crate) async fn run(
     tokio::pin!(sleep);
     let mut counters = tokio::time::interval(counter_interval);
     counters.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut links_open = true;
     loop {
         tokio::select! {
             biased;
@@ -1299,13 +1300,6 @@ pub(crate) async fn run(
             input = inputs_rx.recv() => match input {
                 Some(input) => core.handle_input(input),
                 None => break,
-            },
-            event = links_rx.recv(), if links_open => match event {
-                Some(event) => core.handle_link(Instant::now(), event),
-                None => {
-                    warn!("the link monitor stopped; interface changes are no longer seen");
-                    links_open = false;
-                }
             },
             () = &mut sleep => {}
             _ = counters.tick() => core.poll_counters(Instant::now()),

@@ -149,9 +149,8 @@ pub async fn run_with(
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (inputs_tx, inputs_rx) = mpsc::channel::<Input>(1024);
-    let (links_tx, links_rx) = mpsc::channel::<LinkEvent>(1024);
 
-    tracker.spawn(link_monitor(links_tx, token.clone()));
+    tracker.spawn(link_monitor(inputs_tx.clone(), token.clone()));
     for owner in core.kernel().owners() {
         tracker.spawn(upcall_reader(
             owner,
@@ -183,13 +182,7 @@ pub async fn run_with(
     drop(inputs_tx);
 
     let interval = Duration::from_secs(config.counter_interval.max(1));
-    let mut core_task = tokio::spawn(core_task::run(
-        core,
-        inputs_rx,
-        links_rx,
-        interval,
-        token.clone(),
-    ));
+    let mut core_task = tokio::spawn(core_task::run(core, inputs_rx, interval, token.clone()));
 
     let core = tokio::select! {
         () = shutdown => {
@@ -226,13 +219,23 @@ pub async fn run_with(
     result
 }
 
-async fn link_monitor(links_tx: mpsc::Sender<LinkEvent>, token: CancellationToken) {
+/// Run the rtnetlink monitor and forward its events to the core's input.
+async fn link_monitor(inputs_tx: mpsc::Sender<Input>, token: CancellationToken) {
+    let (links_tx, mut links_rx) = mpsc::channel::<LinkEvent>(1024);
+    let forward = async {
+        while let Some(event) = links_rx.recv().await {
+            if inputs_tx.send(Input::Link(event)).await.is_err() {
+                return;
+            }
+        }
+    };
     tokio::select! {
         () = token.cancelled() => {}
         result = netlink::link::monitor(links_tx) => match result {
             Ok(()) => debug!("link monitor ended"),
-            Err(e) => error!("link monitor failed: {e}"),
-        }
+            Err(e) => error!("link monitor failed; interface changes are no longer seen: {e}"),
+        },
+        () = forward => {}
     }
 }
 
