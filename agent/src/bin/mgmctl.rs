@@ -226,6 +226,18 @@ fn iface(v: &Value) -> String {
     }
 }
 
+/// `eth0/v4`, `eth0/v6`, or `eth0/fe80::1` for a next-hop key.
+fn iface_family(v: &Value) -> String {
+    let name = iface(v);
+    if name.contains('/') {
+        return name;
+    }
+    match v.get("next_hop").and_then(Value::as_str) {
+        Some(hop) if hop.contains(':') => format!("{name}/v6"),
+        _ => format!("{name}/v4"),
+    }
+}
+
 fn protocol(v: &Value) -> String {
     if v.is_null() {
         return "-".into();
@@ -318,7 +330,7 @@ fn render(what: &str, v: &Value) -> String {
                         text(&p["component_id"]),
                         text(&p["client"]),
                         items(p, "interfaces")
-                            .map(iface)
+                            .map(iface_family)
                             .collect::<Vec<_>>()
                             .join(","),
                         items(p, "callbacks")
