@@ -229,6 +229,34 @@ struct World {
 
 type Record = (ProtocolHandle, InterfaceKey, SourceGroup);
 
+/// What the alert oracle needs to know from before a step.
+struct Before {
+    records: BTreeSet<Record>,
+    owners: BTreeMap<InterfaceKey, (Option<ProtocolHandle>, Option<ProtocolHandle>)>,
+    iifs: BTreeMap<(IpAddr, IpAddr), InterfaceKey>,
+}
+
+impl Before {
+    /// The owner of the RPF interface toward S: the MFE's iif, else the route's interface.
+    fn rpf_owner(&self, scope: SourceGroup, rpf_if: Option<u32>) -> Option<ProtocolHandle> {
+        let owner_of = |k: &InterfaceKey| self.owners.get(k).and_then(|(r, i)| r.or(*i));
+        let (s, g) = (scope.source?, scope.group?);
+        if let Some(iif) = self.iifs.get(&(s, g)) {
+            return owner_of(iif);
+        }
+        let ifindex = IfIndex(rpf_if?);
+        let link = InterfaceKey::link(ifindex, scope.family);
+        if self.owners.contains_key(&link) {
+            return owner_of(&link);
+        }
+        let key = self
+            .owners
+            .keys()
+            .find(|k| k.ifindex == ifindex && k.family() == scope.family)?;
+        owner_of(key)
+    }
+}
+
 const SLOT_IDS: [ProtocolId; 4] = [
     ProtocolId::PIM_SM,
     ProtocolId(0x4137_0004),
@@ -289,16 +317,23 @@ impl World {
 
     fn apply(&mut self, op: &Op) {
         self.notes.clear();
-        let before: BTreeSet<Record> = self.records();
-        let owners_before: BTreeMap<InterfaceKey, Option<ProtocolHandle>> = self
-            .h
-            .mgm
-            .owned_interfaces()
-            .into_iter()
-            .map(|o| (o.iface, o.routing))
-            .collect();
+        let before = Before {
+            records: self.records(),
+            owners: self
+                .h
+                .mgm
+                .owned_interfaces()
+                .into_iter()
+                .map(|o| (o.iface, (o.routing, o.igmp)))
+                .collect(),
+            iifs: [Family::Ipv4, Family::Ipv6]
+                .into_iter()
+                .flat_map(|f| self.h.mgm.mfes_after(self.h.now, f, None, usize::MAX).0)
+                .map(|e| ((e.source, e.group), e.iif))
+                .collect(),
+        };
         self.step(op);
-        self.check_alerts(op, &before, &owners_before);
+        self.check_alerts(op, &before);
     }
 
     fn records(&self) -> BTreeSet<Record> {
@@ -310,89 +345,52 @@ impl World {
             .collect()
     }
 
-    /// The wildcard join/prune-alert rules (spec 3.3, 3.4), checked on every single
-    /// membership add or delete request against an independent count of identities.
-    fn check_alerts(
-        &mut self,
-        op: &Op,
-        before: &BTreeSet<Record>,
-        owners_before: &BTreeMap<InterfaceKey, Option<ProtocolHandle>>,
-    ) {
+    /// The join/prune-alert rules (spec 3.3, 3.4, 5.8), checked on every single membership
+    /// add or delete request against an independent count of identities and RPF owners.
+    fn check_alerts(&mut self, op: &Op, before: &Before) {
+        let rpf_if = match op {
+            Op::Membership { rpf, .. } => *rpf,
+            _ => None,
+        };
         let after = self.records();
-        let added: Vec<Record> = after.difference(before).copied().collect();
-        let removed: Vec<Record> = before.difference(&after).copied().collect();
+        let added: Vec<Record> = after.difference(&before.records).copied().collect();
+        let removed: Vec<Record> = before.records.difference(&after).copied().collect();
         let is_request = matches!(op, Op::Membership { .. });
         let mut expected: Vec<(ProtocolHandle, Notification)> = Vec::new();
         for r in &removed {
             let identity = self.identities.remove(r).expect("record without identity");
-            let scope = r.2;
-            if !is_request || scope.source.is_some() {
+            if !is_request {
                 continue;
             }
-            let remaining: BTreeSet<ProtocolHandle> = self
-                .identities
-                .iter()
-                .filter(|(k, _)| k.2 == scope)
-                .map(|(_, id)| *id)
-                .collect();
-            if remaining.contains(&identity) {
-                continue;
-            }
+            let remaining = self.identities_of(r.2);
+            let recipients = self.recipients(before, rpf_if, r, identity, &remaining);
             let alert = Notification::PruneAlert {
                 query: None,
-                scope,
+                scope: r.2,
                 iface: Some(r.1),
                 member_delete: true,
                 timeout: 900,
             };
-            let recipients: Vec<ProtocolHandle> = match remaining.len() {
-                0 => self
-                    .registered()
-                    .filter(|p| *p != r.0 && *p != identity)
-                    .collect(),
-                1 => remaining.into_iter().collect(),
-                _ => Vec::new(),
-            };
-            for p in recipients.into_iter().filter(|p| self.hears_alerts(*p)) {
-                expected.push((p, alert.clone()));
-            }
+            expected.extend(recipients.into_iter().map(|p| (p, alert.clone())));
         }
         for r in &added {
             assert!(
                 is_request,
                 "a record appeared outside a membership request: {r:?}"
             );
-            let routing = owners_before.get(&r.1).copied().flatten();
+            let routing = before.owners.get(&r.1).and_then(|o| o.0);
             let identity = match routing {
                 Some(owner) if self.slots[3] == Some(r.0) && owner != r.0 => owner,
                 _ => r.0,
             };
-            let scope = r.2;
-            let present: BTreeSet<ProtocolHandle> = self
-                .identities
-                .iter()
-                .filter(|(k, _)| k.2 == scope)
-                .map(|(_, id)| *id)
-                .collect();
+            let present = self.identities_of(r.2);
             self.identities.insert(*r, identity);
-            if scope.source.is_some() || present.contains(&identity) {
-                continue;
-            }
+            let recipients = self.recipients(before, rpf_if, r, identity, &present);
             let alert = Notification::JoinAlert {
-                scope,
+                scope: r.2,
                 member_update: true,
             };
-            let recipients: Vec<ProtocolHandle> = match present.len() {
-                0 => self
-                    .registered()
-                    .filter(|p| *p != r.0 && *p != identity)
-                    .collect(),
-                1 => present.into_iter().collect(),
-                _ => Vec::new(),
-            };
-            for p in recipients.into_iter().filter(|p| self.hears_alerts(*p)) {
-                expected.push((p, alert.clone()));
-            }
+            expected.extend(recipients.into_iter().map(|p| (p, alert.clone())));
         }
         if !is_request {
             return;
@@ -400,21 +398,65 @@ impl World {
         let emitted: Vec<(ProtocolHandle, Notification)> = self
             .notes
             .iter()
-            .filter(|(_, n)| match n {
-                Notification::JoinAlert {
-                    scope,
-                    member_update: true,
-                } => scope.source.is_none(),
-                Notification::PruneAlert {
-                    scope,
-                    member_delete: true,
-                    ..
-                } => scope.source.is_none(),
-                _ => false,
+            .filter(|(_, n)| {
+                matches!(
+                    n,
+                    Notification::JoinAlert {
+                        member_update: true,
+                        ..
+                    } | Notification::PruneAlert {
+                        member_delete: true,
+                        ..
+                    }
+                )
             })
             .cloned()
             .collect();
-        assert_eq!(emitted, expected, "wildcard alerts of {op:?}");
+        assert_eq!(emitted, expected, "membership alerts of {op:?}");
+    }
+
+    /// The identities having records of `scope`.
+    fn identities_of(&self, scope: SourceGroup) -> BTreeSet<ProtocolHandle> {
+        self.identities
+            .iter()
+            .filter(|(k, _)| k.2 == scope)
+            .map(|(_, id)| *id)
+            .collect()
+    }
+
+    /// Who hears of record `r` (of `identity`) appearing or going while `others` (the other
+    /// records' identities) have the scope.
+    fn recipients(
+        &self,
+        before: &Before,
+        rpf_if: Option<u32>,
+        r: &Record,
+        identity: ProtocolHandle,
+        others: &BTreeSet<ProtocolHandle>,
+    ) -> Vec<ProtocolHandle> {
+        let (caller, scope) = (r.0, r.2);
+        let not_cause = |p: &ProtocolHandle| *p != caller && *p != identity;
+        let list: Vec<ProtocolHandle> = if scope.source.is_some() {
+            // (S,G): the first record / the last one, to the RPF interface owner only.
+            match (others.is_empty(), before.rpf_owner(scope, rpf_if)) {
+                (true, Some(o)) => vec![o],
+                _ => Vec::new(),
+            }
+        } else if others.contains(&identity) {
+            Vec::new()
+        } else {
+            // (*,G), (*,*): first -> all others; second -> the first; when leaving, one left
+            // -> it; none left -> all others.
+            match others.len() {
+                0 => self.registered().collect(),
+                1 => others.iter().copied().collect(),
+                _ => Vec::new(),
+            }
+        };
+        list.into_iter()
+            .filter(not_cause)
+            .filter(|p| self.hears_alerts(*p))
+            .collect()
     }
 
     fn registered(&self) -> impl Iterator<Item = ProtocolHandle> + '_ {

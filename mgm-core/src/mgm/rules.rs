@@ -312,7 +312,7 @@ impl Mgm {
                         self.notify(p, alert.clone());
                     }
                 }
-                [first] => self.notify(*first, alert),
+                [first] if cause(first) => self.notify(*first, alert),
                 _ => {}
             }
         }
@@ -387,7 +387,7 @@ impl Mgm {
                         self.notify(p, alert.clone());
                     }
                 }
-                [last] => self.notify(*last, alert),
+                [last] if cause(last) => self.notify(*last, alert),
                 _ => {}
             }
         }
