@@ -181,7 +181,7 @@ impl Kernel {
                         }
                     }
                 }
-                Err(e) => warn!(%family, "cannot dump the VIF table: {e}"),
+                Err(e) => warn!(%family, "cannot check for leftover VIFs: {e}"),
             }
         }
     }

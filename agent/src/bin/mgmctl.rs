@@ -102,6 +102,9 @@ async fn run(args: Args) -> Result<ExitCode, ClientError> {
                 .get("clean")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
+            for note in result["notes"].as_array().into_iter().flatten() {
+                eprintln!("note: {}", note.as_str().unwrap_or_default());
+            }
             if args.json {
                 println!("{}", pretty(&result));
             } else if clean {
