@@ -5,6 +5,8 @@
 //! - [`router`]: one [`Interface`] per (ifindex, family) — querier election, queries, timers,
 //!   per-source INCLUDE/EXCLUDE state (RFC 9776 / RFC 9777), old-version host compatibility,
 //!   SSM (RFC 4604), optional explicit host tracking — producing [`Output`]s.
+//! - [`interfaces`]: all of them in one object ([`Interfaces`]): packets by arrival interface,
+//!   one output queue, one timer, Disable/Enable-IGMP by MGM interface key.
 //!
 //! The crate reads no clock and does no I/O: every method that depends on time takes `now`.
 //!
@@ -44,7 +46,9 @@
 
 #![warn(missing_docs)]
 
+pub mod interfaces;
 pub mod packet;
 pub mod router;
 
+pub use interfaces::{InterfaceOutput, Interfaces};
 pub use router::{Config, FilterMode, Interface, InterfaceState, Output};
