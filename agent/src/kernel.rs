@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use mgm_core::{ErrorCode, Family, KernelOp, MfeCounters, MgmError};
+use mgm_core::{ErrorCode, Family, IfIndex, KernelOp, MfeCounters, MgmError, VifIndex};
 use netlink::dump::{mfc_dump, vif_dump};
 use netlink::link::Rtnl;
 use netlink::mrt::MrtSocket;
@@ -180,6 +180,14 @@ impl Kernel {
                             warn!(%family, vif = %v.vif, "cannot delete leftover VIF: {err}");
                         }
                     }
+                }
+                Err(e @ netlink::Error::Invalid(_)) if family == Family::Ipv6 => {
+                    // The kernel cannot show MIFs of this table: delete every MIF number
+                    // blindly (MRT6_DEL_MIF needs only the number; free ones just fail).
+                    let deleted = (0..mgm_core::MAX_VIFS)
+                        .filter(|v| sockets.programmer.del_vif(VifIndex(*v), IfIndex(0)).is_ok())
+                        .count();
+                    info!(%family, deleted, "leftover MIFs deleted blindly ({e})");
                 }
                 Err(e) => warn!(%family, "cannot check for leftover VIFs: {e}"),
             }
