@@ -14,11 +14,22 @@ fuzz_target!(|data: &[u8]| {
     let start = Instant::now();
     let v6 = data.first().is_some_and(|b| b & 1 == 1);
     let (family, own, config) = if v6 {
-        (Family::Ipv6, IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 5)), Config::mld())
+        (
+            Family::Ipv6,
+            IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 5)),
+            Config::mld(),
+        )
     } else {
-        (Family::Ipv4, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5)), Config::igmp())
+        (
+            Family::Ipv4,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5)),
+            Config::igmp(),
+        )
     };
-    let config = Config { explicit_tracking: data.get(1).is_some_and(|b| b & 1 == 1), ..config };
+    let config = Config {
+        explicit_tracking: data.get(1).is_some_and(|b| b & 1 == 1),
+        ..config
+    };
     let mut iface = Interface::new(family, IfIndex(1), own, config, start);
     let mut now = start;
     let mut rest = data.get(2..).unwrap_or_default();
