@@ -1429,3 +1429,54 @@ fn mgmctl_commands_and_verify_differences() {
         daemon.stop().await;
     });
 }
+
+// Given mgmd on multicast routing table 100 (`--table 100`) with IPv4 and IPv6 static routes,
+// When verify runs and mgmd stops,
+// Then the routes are installed in table 100 (not the default table), verify is clean (IPv6
+// MIFs of a non-default table are a note), and everything is removed at the end.
+#[test]
+fn non_default_table() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("table", |ns| async move {
+        veth(&ns, "a0", "b0");
+        let daemon = Daemon::start(Config {
+            table: Some(100),
+            ..config(&ns)
+        })
+        .await;
+        let mut c = daemon.client().await;
+        for group in ["239.1.1.1", "ff1e::1"] {
+            let added = c
+                .request(
+                    "static_add",
+                    json!({"from": "a0", "group": group, "to": ["b0"]}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(added["state"], "installed");
+        }
+        assert!(
+            proc_net("ip_mr_vif").is_empty(),
+            "VIFs in the default table"
+        );
+        let stats = c.request("show_stats", Value::Null).await.unwrap();
+        assert_eq!(
+            (
+                stats["stats"]["table"].clone(),
+                stats["stats"]["table_v6"].clone()
+            ),
+            (json!(100), json!(100))
+        );
+        let verify = c.request("verify", Value::Null).await.unwrap();
+        assert_eq!(verify["clean"], true, "{verify}");
+        assert_eq!(
+            verify["notes"].as_array().map(Vec::len),
+            Some(1),
+            "{verify}"
+        );
+        drop(c);
+        daemon.stop().await;
+    });
+}
