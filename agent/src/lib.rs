@@ -12,7 +12,7 @@
 //! - [`ipc`]: the socket server, framing and typed messages.
 //! - `static_routes`: the built-in static protocol.
 //! - `verify`: agent state against the kernel's dump.
-//! - [`config`](crate::config): `mgmd.toml`.
+//! - [`config`]: the `mgmd.toml` file.
 //! - [`client`]: an async client library (used by `mgmctl` and the examples).
 //!
 //! # Glossary
