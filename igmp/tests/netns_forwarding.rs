@@ -1,14 +1,14 @@
 //! End to end without the daemon: mgm-core's `Mgm`, the netlink MRT socket and the igmp
 //! `Interfaces` glued together in a router namespace, a sender and a Linux host receiver in
-//! two others. The host joins with `IP_ADD_MEMBERSHIP` (IGMPv3): its report makes the MFE
-//! forward to it, it gets live packets only, and its leave (explicit tracking) stops the
-//! forwarding at once. Measures report -> forwarding entry updated, and leave -> removed.
+//! two others. The host joins (IGMPv3 / MLDv2): its report makes the MFE forward to it, it
+//! gets live packets only, and its leave (explicit tracking) stops the forwarding at once.
+//! Measures report -> forwarding entry updated, and leave -> removed, over five joins.
 //!
 //! Root only: skipped when not root unless CI=true, where it must run.
 
 mod netns;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -18,17 +18,16 @@ use mgm_core::{
     Action, Callbacks, ComponentId, Family, IfIndex, InterfaceKey, KernelOp, LinkEvent, LinkInfo,
     MembershipFlags, Mgm, ProtocolId,
 };
-use netlink::igmp_io::IgmpSender;
+use netlink::igmp_io::{IgmpSender, MldSocket};
 use netlink::mrt::{MrtMessage, MrtSocket};
 use netns::{should_run, Netns};
 
-const GROUP: Ipv4Addr = Ipv4Addr::new(239, 4, 5, 6);
 const PORT: u16 = 5004;
 const CYCLES: usize = 5;
 
-/// Apply every action: kernel ops on the MRT socket; returns whether an AddMfe for GROUP was
-/// applied and with how many outgoing VIFs.
-fn apply(mgm: &mut Mgm, mrt: &MrtSocket, now: Instant) -> Option<usize> {
+/// Apply every action: kernel ops on the MRT socket; returns the outgoing VIF count of the
+/// last AddMfe for `group`, if one was applied.
+fn apply(mgm: &mut Mgm, mrt: &MrtSocket, now: Instant, group: IpAddr) -> Option<usize> {
     let mut mfe = None;
     while let Some(action) = mgm.poll_action() {
         if let Action::Kernel(op) = action {
@@ -36,8 +35,8 @@ fn apply(mgm: &mut Mgm, mrt: &MrtSocket, now: Instant) -> Option<usize> {
                 mgm.handle_kernel_error(now, &op, e.code());
                 continue;
             }
-            if let KernelOp::AddMfe { group, oifs, .. } = &op {
-                if *group == IpAddr::V4(GROUP) {
+            if let KernelOp::AddMfe { group: g, oifs, .. } = &op {
+                if *g == group {
                     mfe = Some(oifs.len());
                 }
             }
@@ -46,20 +45,181 @@ fn apply(mgm: &mut Mgm, mrt: &MrtSocket, now: Instant) -> Option<usize> {
     mfe
 }
 
-#[test]
-fn igmpv3_host_join_forwards_live_packets_and_leave_stops_at_once() {
+/// The IGMP / MLD socket of the router.
+enum Io {
+    V4(IgmpSender),
+    V6(MldSocket),
+}
+
+/// The router loop: upcalls -> Mgm, IGMP/MLD -> Interfaces -> Mgm, kernel ops -> MRT socket.
+/// Returns the latencies from the packet that changed forwarding to the MFE update.
+#[allow(clippy::too_many_arguments)]
+async fn route(
+    family: Family,
+    r0: IfIndex,
+    r1: IfIndex,
+    own: IpAddr,
+    group: IpAddr,
+    ready: mpsc::Sender<()>,
+    stop: Arc<AtomicBool>,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let now = Instant::now();
+    let mrt = MrtSocket::open(family, None).expect("MRT_INIT");
+    let io = match family {
+        Family::Ipv4 => {
+            let tx = IgmpSender::open().expect("igmp sender");
+            tx.join(r0).expect("join 224.0.0.22");
+            Io::V4(tx)
+        }
+        Family::Ipv6 => {
+            let mld = MldSocket::open().expect("mld socket");
+            mld.join(r0).expect("join ff02::16");
+            Io::V6(mld)
+        }
+    };
+    let mut mgm = Mgm::new(mgm_core::Config::default());
+    for (ifindex, name) in [(r0, "r0"), (r1, "r1")] {
+        let info = LinkInfo {
+            ifindex,
+            name: name.into(),
+            up: true,
+            multicast: true,
+            point_to_point: false,
+            loopback: false,
+            mtu: 1500,
+        };
+        mgm.handle_link(now, LinkEvent::Link(info));
+    }
+    let me = mgm
+        .register_protocol(ProtocolId::IGMP, ComponentId(0), Callbacks::NONE)
+        .expect("register");
+    for ifindex in [r0, r1] {
+        mgm.take_interface_ownership(now, me, InterfaceKey::link(ifindex, family))
+            .expect("own");
+    }
+    apply(&mut mgm, &mrt, now, group);
+    let mut igmp = Interfaces::new();
+    let config = Config {
+        explicit_tracking: true,
+        ..Config::default()
+    };
+    igmp.start(family, r0, own, config, now);
+    ready.send(()).unwrap();
+
+    let mut join_latency = Vec::new();
+    let mut leave_latency = Vec::new();
+    let mut forwarding = false;
+    while !stop.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        let wake = [
+            mgm.poll_timeout(),
+            igmp.poll_timeout(),
+            Some(now + Duration::from_millis(50)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now);
+        let wake = tokio::time::Instant::from_std(wake);
+        // IPv4: IGMP and upcalls on the MRT socket. IPv6: upcalls there, MLD on the MLD socket
+        // (the MRT6 socket's copies of MLD are ignored).
+        let mld_packet = async {
+            match &io {
+                Io::V6(mld) => Some(mld.recv().await),
+                Io::V4(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            message = mrt.recv() => {
+                let now = Instant::now();
+                match message.expect("recv") {
+                    MrtMessage::Upcall(upcall) => mgm.handle_upcall(now, upcall, None),
+                    MrtMessage::Packet { family: Family::Ipv4, ifindex: Some(ifindex), source, destination, payload, .. } => {
+                        igmp.handle_packet(now, ifindex, source, destination, &payload);
+                    }
+                    MrtMessage::Packet { .. } => {}
+                }
+            }
+            packet = mld_packet => {
+                let p = packet.expect("socket").expect("recv");
+                if let (Some(ifindex), true) = (p.ifindex, p.is_valid()) {
+                    igmp.handle_packet(Instant::now(), ifindex, p.source, p.destination, &p.payload);
+                }
+            }
+            () = tokio::time::sleep_until(wake) => {
+                let now = Instant::now();
+                mgm.handle_timeout(now);
+                igmp.handle_timeout(now);
+            }
+        }
+        let now = Instant::now();
+        while let Some(out) = igmp.poll_output() {
+            let key = out.key();
+            match (out.output, &io) {
+                (
+                    Output::Send {
+                        destination: IpAddr::V4(d),
+                        payload,
+                    },
+                    Io::V4(tx),
+                ) => {
+                    tx.send(out.ifindex, d, &payload).expect("send query");
+                }
+                (
+                    Output::Send {
+                        destination: IpAddr::V6(d),
+                        payload,
+                    },
+                    Io::V6(mld),
+                ) => {
+                    mld.send(out.ifindex, d, &payload).expect("send query");
+                }
+                (Output::Send { .. }, _) => unreachable!("family mismatch"),
+                (Output::Join(sg), _) => {
+                    let flags = MembershipFlags::JOIN_STATE;
+                    mgm.add_group_membership(now, me, sg, key, flags, None)
+                        .expect("add");
+                }
+                (Output::Leave(sg), _) => {
+                    let flags = MembershipFlags::JOIN_STATE;
+                    mgm.delete_group_membership(now, me, sg, key, flags, None)
+                        .expect("delete");
+                }
+            }
+        }
+        match apply(&mut mgm, &mrt, now, group) {
+            Some(n) if n > 0 && !forwarding => {
+                join_latency.push(now.elapsed());
+                forwarding = true;
+            }
+            Some(0) if forwarding => {
+                leave_latency.push(now.elapsed());
+                forwarding = false;
+            }
+            _ => {}
+        }
+    }
+    (join_latency, leave_latency)
+}
+
+fn forwarding(family: Family) {
     if !should_run() {
         return;
     }
-    let sender = Netns::new("fw-s");
-    let router = Netns::new("fw-r");
-    let host = Netns::new("fw-h");
+    let tag = match family {
+        Family::Ipv4 => "4",
+        Family::Ipv6 => "6",
+    };
+    let sender = Netns::new(&format!("fw{tag}-s"));
+    let router = Netns::new(&format!("fw{tag}-r"));
+    let host = Netns::new(&format!("fw{tag}-h"));
     for ns in [&sender, &router, &host] {
         ns.sysctl(&[
             "net.ipv4.conf.all.rp_filter=0",
             "net.ipv4.conf.default.rp_filter=0",
         ]);
     }
+    router.sysctl(&["net.ipv6.conf.all.forwarding=1"]);
     sender.ip(&format!(
         "link add name s0 type veth peer name r1 netns {}",
         router.name
@@ -72,6 +232,10 @@ fn igmpv3_host_join_forwards_live_packets_and_leave_stops_at_once() {
     router.ip("addr add 10.1.0.1/24 dev r1");
     router.ip("addr add 10.9.0.1/24 dev r0");
     host.ip("addr add 10.9.0.2/24 dev h0");
+    sender.ip("-6 addr add fd00:1::2/64 dev s0 nodad");
+    router.ip("-6 addr add fd00:1::1/64 dev r1 nodad");
+    router.ip("-6 addr add fd00:9::1/64 dev r0 nodad");
+    host.ip("-6 addr add fd00:9::2/64 dev h0 nodad");
     sender.ip("link set s0 up");
     router.ip("link set r1 up");
     router.ip("link set r0 up");
@@ -80,13 +244,23 @@ fn igmpv3_host_join_forwards_live_packets_and_leave_stops_at_once() {
     host.sysctl(&[
         "net.ipv4.conf.h0.force_igmp_version=3",
         "net.ipv4.conf.h0.igmpv3_unsolicited_report_interval=100",
+        "net.ipv6.conf.h0.force_mld_version=2",
+        "net.ipv6.conf.h0.mldv2_unsolicited_report_interval=100",
     ]);
     let r0 = IfIndex(router.ifindex("r0"));
     let r1 = IfIndex(router.ifindex("r1"));
+    let s0 = sender.ifindex("s0");
+    let h0 = host.ifindex("h0");
+    let (own, group): (IpAddr, IpAddr) = match family {
+        Family::Ipv4 => ("10.9.0.1".parse().unwrap(), "239.4.5.6".parse().unwrap()),
+        Family::Ipv6 => (
+            IpAddr::V6(router.link_local("r0")),
+            "ff0e::4:5:6".parse().unwrap(),
+        ),
+    };
     let t0 = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
 
-    // The router: Mgm + MRT socket + IGMP on r0 (the receivers' side).
     let (ready, is_ready) = mpsc::channel();
     let router_stop = stop.clone();
     let router_thread = router.spawn(move || {
@@ -94,142 +268,36 @@ fn igmpv3_host_join_forwards_live_packets_and_leave_stops_at_once() {
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(async move {
-            let now = Instant::now();
-            let mrt = MrtSocket::open(Family::Ipv4, None).expect("MRT_INIT");
-            let igmp_tx = IgmpSender::open().expect("sender");
-            let mut mgm = Mgm::new(mgm_core::Config::default());
-            for (ifindex, name) in [(r0, "r0"), (r1, "r1")] {
-                let info = LinkInfo {
-                    ifindex,
-                    name: name.into(),
-                    up: true,
-                    multicast: true,
-                    point_to_point: false,
-                    loopback: false,
-                    mtu: 1500,
-                };
-                mgm.handle_link(now, LinkEvent::Link(info));
-            }
-            let me = mgm
-                .register_protocol(ProtocolId::IGMP, ComponentId(0), Callbacks::NONE)
-                .expect("register");
-            for ifindex in [r0, r1] {
-                mgm.take_interface_ownership(now, me, InterfaceKey::link(ifindex, Family::Ipv4))
-                    .expect("own");
-            }
-            apply(&mut mgm, &mrt, now);
-            igmp_tx.join(r0).expect("join 224.0.0.22");
-            let mut igmp = Interfaces::new();
-            let config = Config {
-                explicit_tracking: true,
-                ..Config::igmp()
-            };
-            igmp.start(
-                Family::Ipv4,
-                r0,
-                IpAddr::V4(Ipv4Addr::new(10, 9, 0, 1)),
-                config,
-                now,
-            );
-            ready.send(()).unwrap();
-
-            let mut join_latency = Vec::new();
-            let mut leave_latency = Vec::new();
-            let mut forwarding = false;
-            while !router_stop.load(Ordering::SeqCst) {
-                let now = Instant::now();
-                let wake = [
-                    mgm.poll_timeout(),
-                    igmp.poll_timeout(),
-                    Some(now + Duration::from_millis(50)),
-                ]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap();
-                let message =
-                    tokio::time::timeout_at(tokio::time::Instant::from_std(wake), mrt.recv()).await;
-                let now = Instant::now();
-                match message {
-                    Ok(Ok(MrtMessage::Upcall(upcall))) => mgm.handle_upcall(now, upcall, None),
-                    Ok(Ok(MrtMessage::Packet {
-                        ifindex: Some(ifindex),
-                        source,
-                        destination,
-                        payload,
-                        ..
-                    })) => {
-                        igmp.handle_packet(now, ifindex, source, destination, &payload);
-                    }
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => panic!("recv: {e}"),
-                    Err(_) => {
-                        mgm.handle_timeout(now);
-                        igmp.handle_timeout(now);
-                    }
-                }
-                while let Some(out) = igmp.poll_output() {
-                    let key = out.key();
-                    match out.output {
-                        Output::Send {
-                            destination: IpAddr::V4(d),
-                            payload,
-                        } => {
-                            igmp_tx.send(out.ifindex, d, &payload).expect("send query");
-                        }
-                        Output::Send { .. } => {}
-                        Output::Join(sg) => {
-                            mgm.add_group_membership(
-                                now,
-                                me,
-                                sg,
-                                key,
-                                MembershipFlags::JOIN_STATE,
-                                None,
-                            )
-                            .expect("add membership");
-                        }
-                        Output::Leave(sg) => {
-                            mgm.delete_group_membership(
-                                now,
-                                me,
-                                sg,
-                                key,
-                                MembershipFlags::JOIN_STATE,
-                                None,
-                            )
-                            .expect("delete membership");
-                        }
-                    }
-                }
-                match apply(&mut mgm, &mrt, now) {
-                    Some(n) if n > 0 && !forwarding => {
-                        join_latency.push(now.elapsed());
-                        forwarding = true;
-                    }
-                    Some(0) if forwarding => {
-                        leave_latency.push(now.elapsed());
-                        forwarding = false;
-                    }
-                    _ => {}
-                }
-            }
-            (join_latency, leave_latency)
-        })
+        rt.block_on(route(family, r0, r1, own, group, ready, router_stop))
     });
     is_ready.recv().expect("router up");
 
     // The sender: one datagram every 5 ms carrying its send time (ns since t0).
     let sender_stop = stop.clone();
     let sender_thread = sender.spawn(move || {
-        let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
-        socket.set_multicast_ttl_v4(8).expect("ttl");
+        let socket = match group {
+            IpAddr::V4(_) => {
+                let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
+                s.set_multicast_ttl_v4(8).expect("ttl");
+                s
+            }
+            IpAddr::V6(_) => {
+                let s = socket2::Socket::new(
+                    socket2::Domain::IPV6,
+                    socket2::Type::DGRAM,
+                    Some(socket2::Protocol::UDP),
+                )
+                .expect("udp6");
+                s.set_multicast_hops_v6(8).expect("hops");
+                s.set_multicast_if_v6(s0).expect("mcast if");
+                s.into()
+            }
+        };
         let mut sent = 0u32;
         while !sender_stop.load(Ordering::SeqCst) {
             let stamp = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
             socket
-                .send_to(&stamp.to_be_bytes(), (GROUP, PORT))
+                .send_to(&stamp.to_be_bytes(), (group, PORT))
                 .expect("send");
             sent += 1;
             std::thread::sleep(Duration::from_millis(5));
@@ -243,11 +311,21 @@ fn igmpv3_host_join_forwards_live_packets_and_leave_stops_at_once() {
     let receiver = host.spawn(move || {
         let mut cycles = Vec::new();
         for _ in 0..CYCLES {
-            let socket =
-                UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, PORT))).expect("bind");
-            socket
-                .join_multicast_v4(&GROUP, &Ipv4Addr::new(10, 9, 0, 2))
-                .expect("join");
+            let socket = match group {
+                IpAddr::V4(g) => {
+                    let s = UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, PORT)))
+                        .expect("bind");
+                    s.join_multicast_v4(&g, &Ipv4Addr::new(10, 9, 0, 2))
+                        .expect("join");
+                    s
+                }
+                IpAddr::V6(g) => {
+                    let s = UdpSocket::bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, PORT)))
+                        .expect("bind");
+                    s.join_multicast_v6(&g, h0).expect("join");
+                    s
+                }
+            };
             let joined = Instant::now();
             socket
                 .set_read_timeout(Some(Duration::from_millis(50)))
@@ -260,13 +338,13 @@ fn igmpv3_host_join_forwards_live_packets_and_leave_stops_at_once() {
                     ages.push(t0.elapsed().saturating_sub(Duration::from_nanos(stamp)));
                 }
             }
-            drop(socket); // IGMPv3 TO_IN({}): the leave
+            drop(socket); // IGMPv3 / MLDv2 TO_IN({}): the leave
             cycles.push(ages);
             std::thread::sleep(Duration::from_millis(200));
         }
         cycles
     });
-    let cycles = receiver.join().expect("receiver");
+    let cycles = receiver.join();
     std::thread::sleep(Duration::from_millis(100));
     stop.store(true, Ordering::SeqCst);
     let sent = sender_thread.join().expect("sender");
@@ -274,14 +352,15 @@ fn igmpv3_host_join_forwards_live_packets_and_leave_stops_at_once() {
         Ok(v) => v,
         Err(panic) => std::panic::resume_unwind(panic),
     };
+    let cycles = cycles.expect("receiver");
     join_latency.sort();
     leave_latency.sort();
     let received: Vec<usize> = cycles.iter().map(Vec::len).collect();
     let max_age = cycles.iter().flatten().max().copied().unwrap_or_default();
     eprintln!(
-        "sent {sent}; received per 300 ms membership {received:?}, oldest packet {max_age:?}; \
-         report -> MFE with the host's VIF {join_latency:?}; leave report -> MFE without it \
-         {leave_latency:?}"
+        "{family}: sent {sent}; received per 300 ms membership {received:?}, oldest packet \
+         {max_age:?}; report -> MFE with the host's VIF {join_latency:?}; leave report -> MFE \
+         without it {leave_latency:?}"
     );
     assert!(
         received.iter().all(|n| *n > 30),
@@ -305,4 +384,14 @@ fn igmpv3_host_join_forwards_live_packets_and_leave_stops_at_once() {
         leave_latency[CYCLES / 2] < Duration::from_millis(5),
         "{leave_latency:?}"
     );
+}
+
+#[test]
+fn igmpv3_host_join_forwards_live_packets_and_leave_stops_at_once() {
+    forwarding(Family::Ipv4);
+}
+
+#[test]
+fn mldv2_host_join_forwards_live_packets_and_leave_stops_at_once() {
+    forwarding(Family::Ipv6);
 }
