@@ -60,7 +60,8 @@ use crate::packet::{
 
 /// Timer values and behaviour of one interface. [`Config::igmp`] and [`Config::mld`] give the
 /// RFC defaults; every field may be overridden (tests use short timers). [`Interface::new`]
-/// raises the Query Interval to at least 1 s and the other intervals to at least 100 ms.
+/// keeps the Query Interval within 1 s..1 day, the other intervals within 100 ms..1 day, and
+/// the interval overrides under 300 days.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Config {
     /// Protocol version of the queries: IGMP 1, 2 or 3; MLD 1 or 2. Out-of-range values are
@@ -489,17 +490,25 @@ impl Interface {
         config: Config,
         now: Instant,
     ) -> Interface {
-        // Floors that keep a zero from a configuration file from turning into a busy loop.
+        // Floors keep a zero from a configuration file from turning into a busy loop; the
+        // ceilings keep `now + interval` far from overflowing.
+        let day = Duration::from_secs(86_400);
+        let ms100 = Duration::from_millis(100);
         let mut config = config;
-        config.query_interval = config.query_interval.max(Duration::from_secs(1));
-        config.query_response_interval = config
-            .query_response_interval
-            .max(Duration::from_millis(100));
-        config.last_member_query_interval = config
-            .last_member_query_interval
-            .max(Duration::from_millis(100));
+        config.query_interval = config.query_interval.clamp(Duration::from_secs(1), day);
+        config.query_response_interval = config.query_response_interval.clamp(ms100, day);
+        config.last_member_query_interval = config.last_member_query_interval.clamp(ms100, day);
         if let Some(interval) = config.startup_query_interval.as_mut() {
-            *interval = (*interval).max(Duration::from_millis(100));
+            *interval = (*interval).clamp(ms100, day);
+        }
+        for interval in [
+            &mut config.other_querier_present_interval,
+            &mut config.group_membership_interval,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *interval = (*interval).min(day * 300);
         }
         let level = match family {
             Family::Ipv4 => config.version.clamp(1, 3),

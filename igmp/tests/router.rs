@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use igmp::packet::igmp::IgmpMessage;
 use igmp::packet::mld::MldMessage;
@@ -684,4 +686,43 @@ fn own_address_change_wins_the_election() {
     let sent = igmp_sent(&r.drain());
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, ip("224.0.0.1"));
+}
+
+#[test]
+fn extreme_config_values_neither_panic_nor_spin() {
+    let config = Config {
+        version: 9,
+        robustness: 255,
+        query_interval: Duration::MAX,
+        query_response_interval: Duration::ZERO,
+        last_member_query_interval: Duration::ZERO,
+        last_member_query_count: Some(255),
+        startup_query_interval: Some(Duration::ZERO),
+        startup_query_count: Some(255),
+        other_querier_present_interval: Some(Duration::MAX),
+        group_membership_interval: Some(Duration::MAX),
+        explicit_tracking: false,
+    };
+    let mut r = Router::igmp("10.0.0.1", config);
+    assert_eq!(r.iface.state(r.now).version, 3);
+    r.receive(HOST, &v2_report("239.1.1.1"));
+    r.receive(HOST, &v2_leave("239.1.1.1"));
+    let q = IgmpMessage::Query {
+        max_resp_code: 1,
+        group: v4("0.0.0.0"),
+        v3: None,
+    }
+    .encode();
+    r.receive("10.0.0.0", &q);
+    // 255 startup queries 100 ms apart and 255 group queries 100 ms apart: bounded work.
+    let out = r.advance(secs(60));
+    assert!(out.len() < 1000, "{}", out.len());
+    let zero = Config {
+        query_interval: Duration::ZERO,
+        ..Config::igmp()
+    };
+    let mut r = Router::igmp("10.0.0.1", zero);
+    // Query Interval raised to 1 s: about 60 queries a minute, not a spin.
+    let out = r.advance(secs(60));
+    assert!(out.len() <= 62, "{}", out.len());
 }
