@@ -48,6 +48,9 @@ pub struct Config {
     /// Static routes.
     #[serde(rename = "static")]
     pub static_routes: Vec<StaticRoute>,
+    /// Interfaces running the built-in IGMP (IPv4) / MLD (IPv6) router side.
+    #[serde(rename = "igmp")]
+    pub igmp_interfaces: Vec<IgmpInterface>,
     /// The file this came from, re-read on SIGHUP; `None`: no reload.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -64,8 +67,117 @@ impl Default for Config {
             mfe_timeout: 900,
             event_queue: 1024,
             static_routes: Vec::new(),
+            igmp_interfaces: Vec::new(),
             path: None,
         }
+    }
+}
+
+/// One interface of the built-in IGMP / MLD protocol (`[[igmp]]` in mgmd.toml, or
+/// `mgmctl igmp enable`). Timer fields left out keep the RFC defaults.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IgmpInterface {
+    /// Interface name.
+    pub interface: String,
+    /// `"ipv4"` (IGMP), `"ipv6"` (MLD); absent: both.
+    #[serde(default)]
+    pub family: Option<mgm_core::Family>,
+    /// IGMP version of the queries (1, 2 or 3; default 3).
+    #[serde(default)]
+    pub igmp_version: Option<u8>,
+    /// MLD version of the queries (1 or 2; default 2).
+    #[serde(default)]
+    pub mld_version: Option<u8>,
+    /// Robustness Variable (default 2).
+    #[serde(default)]
+    pub robustness: Option<u8>,
+    /// Query Interval, seconds (default 125).
+    #[serde(default)]
+    pub query_interval: Option<u64>,
+    /// Query Response Interval, milliseconds (default 10000).
+    #[serde(default)]
+    pub query_response_interval_ms: Option<u64>,
+    /// Last Member Query Interval, milliseconds (default 1000).
+    #[serde(default)]
+    pub last_member_query_interval_ms: Option<u64>,
+    /// Track IGMPv3 / MLDv2 hosts and stop forwarding at once when the last one leaves.
+    #[serde(default)]
+    pub explicit_tracking: bool,
+}
+
+impl IgmpInterface {
+    /// Whole-interface defaults for `interface`.
+    pub fn new(interface: &str) -> IgmpInterface {
+        IgmpInterface {
+            interface: interface.to_string(),
+            family: None,
+            igmp_version: None,
+            mld_version: None,
+            robustness: None,
+            query_interval: None,
+            query_response_interval_ms: None,
+            last_member_query_interval_ms: None,
+            explicit_tracking: false,
+        }
+    }
+
+    /// Check the values.
+    ///
+    /// # Errors
+    ///
+    /// An empty name or a version out of range.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.interface.is_empty() {
+            return Err("empty interface name".into());
+        }
+        if self.igmp_version.is_some_and(|v| !(1..=3).contains(&v)) {
+            return Err("igmp_version must be 1, 2 or 3".into());
+        }
+        if self.mld_version.is_some_and(|v| !(1..=2).contains(&v)) {
+            return Err("mld_version must be 1 or 2".into());
+        }
+        if self.query_interval == Some(0) {
+            return Err("query_interval must be at least 1 second".into());
+        }
+        Ok(())
+    }
+
+    /// The families it covers (IPv4 first).
+    pub fn families(&self) -> Vec<mgm_core::Family> {
+        match self.family {
+            Some(f) => vec![f],
+            None => vec![mgm_core::Family::Ipv4, mgm_core::Family::Ipv6],
+        }
+    }
+
+    /// The igmp crate's settings for `family`.
+    pub fn router_config(&self, family: mgm_core::Family) -> igmp::Config {
+        let mut c = match family {
+            mgm_core::Family::Ipv4 => igmp::Config::igmp(),
+            mgm_core::Family::Ipv6 => igmp::Config::mld(),
+        };
+        let version = match family {
+            mgm_core::Family::Ipv4 => self.igmp_version,
+            mgm_core::Family::Ipv6 => self.mld_version,
+        };
+        if let Some(v) = version {
+            c.version = v;
+        }
+        if let Some(r) = self.robustness {
+            c.robustness = r;
+        }
+        if let Some(q) = self.query_interval {
+            c.query_interval = Duration::from_secs(q);
+        }
+        if let Some(ms) = self.query_response_interval_ms {
+            c.query_response_interval = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.last_member_query_interval_ms {
+            c.last_member_query_interval = Duration::from_millis(ms);
+        }
+        c.explicit_tracking = self.explicit_tracking;
+        c
     }
 }
 
@@ -131,6 +243,10 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| ConfigError(format!("log_level {:?}: {e}", self.log_level)))?;
+        for igmp in &self.igmp_interfaces {
+            igmp.validate()
+                .map_err(|e| ConfigError(format!("[[igmp]] {}: {e}", igmp.interface)))?;
+        }
         for route in &self.static_routes {
             route
                 .validate()
@@ -170,6 +286,11 @@ mod tests {
             source = "10.0.0.1"
             group = "239.2.2.2"
             to = ["eth1", "eth2"]
+            [[igmp]]
+            interface = "eth1"
+            family = "ipv4"
+            igmp_version = 2
+            last_member_query_interval_ms = 100
             "#,
         )
         .unwrap();
@@ -178,6 +299,15 @@ mod tests {
         assert_eq!(c.static_routes.len(), 2);
         assert_eq!(c.static_routes[1].source, Some("10.0.0.1".parse().unwrap()));
         assert_eq!(c.callback_deadline_ms, 200);
+        let igmp = &c.igmp_interfaces[0];
+        assert_eq!(igmp.families(), [mgm_core::Family::Ipv4]);
+        let router = igmp.router_config(mgm_core::Family::Ipv4);
+        assert_eq!(router.version, 2);
+        assert_eq!(
+            router.last_member_query_interval,
+            Duration::from_millis(100)
+        );
+        assert_eq!(router.query_interval, Duration::from_secs(125));
     }
 
     #[test]
@@ -195,6 +325,8 @@ mod tests {
             "[[static]]\nfrom = \"a\"\ngroup = \"239.1.1.1\"\nto = []",
             "[[static]]\nfrom = \"a\"\ngroup = \"239.1.1.1\"\nto = [\"b\"]\nextra = 1",
             "table = \"x\"",
+            "[[igmp]]\ninterface = \"eth0\"\nigmp_version = 4",
+            "[[igmp]]\ninterface = \"eth0\"\nfamily = \"ipx\"",
         ] {
             assert!(Config::parse(text).is_err(), "{text}");
         }

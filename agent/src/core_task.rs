@@ -27,6 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, trace, warn};
 
+use crate::config::IgmpInterface;
+use crate::igmp_protocol::IgmpProtocol;
 use crate::ipc::connection::Peer;
 use crate::ipc::message::{
     self, callback_name, event_line, Iface, IfaceRef, Op, Reply, StaticRoute, WireError,
@@ -64,7 +66,17 @@ pub(crate) enum Input {
         route: Option<Route>,
     },
     /// SIGHUP: the config file's static routes.
-    Reload { routes: Vec<StaticRoute> },
+    Reload {
+        routes: Vec<StaticRoute>,
+        igmp: Vec<IgmpInterface>,
+    },
+    /// An IGMP (from the MRT socket) or MLD packet that arrived on `ifindex`.
+    IgmpPacket {
+        ifindex: IfIndex,
+        source: IpAddr,
+        destination: IpAddr,
+        payload: Vec<u8>,
+    },
 }
 
 /// Look-ups done by the connection task before the request reaches the core.
@@ -93,6 +105,7 @@ struct ClientState {
 
 #[derive(Clone, Copy, Debug)]
 enum Owner {
+    Igmp,
     Client(ClientId),
     Static,
 }
@@ -146,6 +159,9 @@ pub(crate) struct Core {
     /// Taken out while it runs, so that it can call back into the core.
     statics: Option<StaticRoutes>,
     static_inbox: VecDeque<Notification>,
+    /// The built-in IGMP/MLD protocol; taken out while it runs.
+    igmp: Option<IgmpProtocol>,
+    igmp_inbox: VecDeque<Notification>,
     kicked: Vec<ClientId>,
     queries: QueryFamilies,
     /// Interface names, kept after a link is removed until its notifications are out.
@@ -165,7 +181,7 @@ impl Host for Core {
 }
 
 impl Core {
-    pub fn new(mgm: Mgm, kernel: Kernel) -> Core {
+    pub fn new(mgm: Mgm, kernel: Kernel, igmp: IgmpProtocol) -> Core {
         Core {
             mgm,
             kernel,
@@ -173,6 +189,8 @@ impl Core {
             owners: HashMap::new(),
             statics: Some(StaticRoutes::default()),
             static_inbox: VecDeque::new(),
+            igmp: Some(igmp),
+            igmp_inbox: VecDeque::new(),
             kicked: Vec::new(),
             queries: QueryFamilies::default(),
             names: HashMap::new(),
@@ -196,6 +214,10 @@ impl Core {
                 debug!(ifindex = %info.ifindex, name = %info.name, up = info.up, "link");
             }
         }
+        let addressed = matches!(
+            event,
+            LinkEvent::AddressAdded { .. } | LinkEvent::AddressRemoved { .. }
+        );
         let removed = match &event {
             LinkEvent::Removed { ifindex } => Some(*ifindex),
             LinkEvent::ResyncEnd => {
@@ -217,6 +239,32 @@ impl Core {
         if changed {
             self.with_statics(now, |statics, core, now| statics.sync(core, now));
         }
+        // IGMP/MLD also needs an address to query from.
+        if changed || addressed {
+            self.with_igmp(now, |igmp, core, now| igmp.sync(core, now));
+        }
+    }
+
+    /// Register the IGMP protocol and start the config file's interfaces.
+    pub fn start_igmp(&mut self, now: Instant, settings: &[IgmpInterface]) {
+        self.with_igmp(now, |igmp, core, now| igmp.reload(core, now, settings));
+    }
+
+    fn with_igmp<T>(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut IgmpProtocol, &mut Core, Instant) -> T,
+    ) -> Option<T> {
+        let mut igmp = self.igmp.take()?;
+        let out = f(&mut igmp, self, now);
+        if let Some(h) = igmp.handle() {
+            self.owners.insert(h, Owner::Igmp);
+        }
+        self.igmp = Some(igmp);
+        if !self.igmp_inbox.is_empty() {
+            let _ = self.settle(now);
+        }
+        Some(out)
     }
 
     /// Register the static protocol and install the config file's routes.
@@ -281,6 +329,13 @@ impl Core {
                 }
                 self.statics = Some(statics);
             }
+            if let Some(mut igmp) = self.igmp.take() {
+                while let Some(notification) = self.igmp_inbox.pop_front() {
+                    progressed = true;
+                    igmp.handle_notification(self, now, notification);
+                }
+                self.igmp = Some(igmp);
+            }
             if !progressed {
                 break;
             }
@@ -313,6 +368,7 @@ impl Core {
     fn notify(&mut self, protocol: ProtocolHandle, notification: Notification) {
         match self.owners.get(&protocol).copied() {
             Some(Owner::Static) => self.static_inbox.push_back(notification),
+            Some(Owner::Igmp) => self.igmp_inbox.push_back(notification),
             Some(Owner::Client(client)) => {
                 let event = self.event_json(protocol, &notification);
                 let Some(state) = self.clients.get(&client) else {
@@ -438,8 +494,19 @@ impl Core {
                 }
             }
             Input::Link(event) => self.handle_link(now, event),
-            Input::Reload { routes } => {
+            Input::Reload { routes, igmp } => {
                 self.with_statics(now, |statics, core, now| statics.reload(core, now, &routes));
+                self.with_igmp(now, |p, core, now| p.reload(core, now, &igmp));
+            }
+            Input::IgmpPacket {
+                ifindex,
+                source,
+                destination,
+                payload,
+            } => {
+                self.with_igmp(now, |p, core, now| {
+                    p.handle_packet(core, now, ifindex, source, destination, &payload);
+                });
             }
         }
     }
@@ -449,19 +516,29 @@ impl Core {
         if self.statics.as_ref().is_some_and(StaticRoutes::has_pending) {
             self.with_statics(now, |statics, core, now| statics.sync(core, now));
         }
+        if self.igmp.as_ref().is_some_and(IgmpProtocol::has_pending) {
+            self.with_igmp(now, |igmp, core, now| igmp.sync(core, now));
+        }
     }
 
     /// Timer expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.mgm.handle_timeout(now);
-        if let Err(e) = self.settle(now) {
-            debug!("after timeout: {e}");
+        if self.mgm.poll_timeout().is_some_and(|t| t <= now) {
+            self.mgm.handle_timeout(now);
+            if let Err(e) = self.settle(now) {
+                debug!("after timeout: {e}");
+            }
         }
+        self.with_igmp(now, |igmp, core, now| igmp.handle_timeout(core, now));
     }
 
-    /// The next core deadline.
+    /// The next deadline of the core or the IGMP protocol.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.mgm.poll_timeout()
+        let igmp = self.igmp.as_ref().and_then(IgmpProtocol::poll_timeout);
+        match (self.mgm.poll_timeout(), igmp) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Read the kernel counters of every installed MFE.
@@ -491,6 +568,9 @@ impl Core {
         let now = Instant::now();
         for state in self.clients.values() {
             state.kick.cancel();
+        }
+        if let Some(igmp) = self.igmp.as_mut() {
+            igmp.shutdown();
         }
         self.mgm.shutdown();
         if let Err(e) = self.settle(now) {
@@ -916,7 +996,16 @@ impl Core {
                 .statics
                 .as_ref()
                 .map_or_else(|| json!({"routes": []}), StaticRoutes::show)),
-            Op::ShowIgmp | Op::ShowMld => Ok(json!({"interfaces": []})),
+            Op::ShowIgmp => Ok(self.show_igmp(Family::Ipv4, now)),
+            Op::ShowMld => Ok(self.show_igmp(Family::Ipv6, now)),
+            Op::IgmpEnable(setting) => self
+                .with_igmp(now, |igmp, core, now| {
+                    igmp.enable(core, now, setting, Origin::Runtime)
+                })
+                .unwrap_or_else(|| Err(WireError::mgm(ErrorCode::CanNotComplete, "busy"))),
+            Op::IgmpDisable { ifname } => self
+                .with_igmp(now, |igmp, core, now| igmp.disable(core, now, &ifname))
+                .unwrap_or_else(|| Err(WireError::mgm(ErrorCode::CanNotComplete, "busy"))),
         }
     }
 
@@ -1136,6 +1225,12 @@ impl Core {
         v
     }
 
+    fn show_igmp(&self, family: Family, now: Instant) -> Value {
+        self.igmp
+            .as_ref()
+            .map_or_else(|| json!({"interfaces": []}), |igmp| igmp.show(family, now))
+    }
+
     fn show_interfaces(&self) -> Value {
         let interfaces: Vec<Value> = self
             .mgm
@@ -1162,6 +1257,7 @@ impl Core {
     fn client_text(&self, handle: ProtocolHandle) -> String {
         match self.owners.get(&handle) {
             Some(Owner::Static) => "built-in static".to_string(),
+            Some(Owner::Igmp) => "built-in IGMP/MLD".to_string(),
             Some(Owner::Client(c)) => self
                 .clients
                 .get(c)

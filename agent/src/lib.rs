@@ -22,6 +22,7 @@
 pub mod client;
 pub mod config;
 mod core_task;
+mod igmp_protocol;
 pub mod ipc;
 mod kernel;
 mod static_routes;
@@ -137,12 +138,17 @@ pub async fn run_with(
     };
     kernel.reconcile_at_start(&rtnl).await;
 
-    let mut core = Core::new(Mgm::new(config.mgm_config()), kernel);
+    let families = kernel.families();
+    let sockets = igmp_sockets(&families);
+    let mld = sockets.mld.clone();
+    let igmp = igmp_protocol::IgmpProtocol::new(sockets, families);
+    let mut core = Core::new(Mgm::new(config.mgm_config()), kernel, igmp);
     let now = Instant::now();
     for link in links {
         core.handle_link(now, LinkEvent::Link(link));
     }
     core.start_static(now, &config.static_routes);
+    core.start_igmp(now, &config.igmp_interfaces);
 
     info!(socket = %config.socket.display(), "listening");
 
@@ -151,6 +157,9 @@ pub async fn run_with(
     let (inputs_tx, inputs_rx) = mpsc::channel::<Input>(1024);
 
     tracker.spawn(link_monitor(inputs_tx.clone(), token.clone()));
+    if let Some(mld) = mld {
+        tracker.spawn(mld_reader(mld, inputs_tx.clone(), token.clone()));
+    }
     for owner in core.kernel().owners() {
         tracker.spawn(upcall_reader(
             owner,
@@ -273,14 +282,83 @@ async fn upcall_reader(
                 }
             }
             Ok(MrtMessage::Packet {
+                ifindex: Some(ifindex),
                 source,
                 destination,
+                payload,
                 ..
             }) => {
-                trace!(%family, %source, %destination, "IGMP/MLD packet (no querier here yet)");
+                let packet = Input::IgmpPacket {
+                    ifindex,
+                    source,
+                    destination,
+                    payload,
+                };
+                if inputs_tx.send(packet).await.is_err() {
+                    break;
+                }
+            }
+            Ok(MrtMessage::Packet { source, .. }) => {
+                trace!(%family, %source, "IGMP packet without an arrival interface ignored");
             }
             Err(e) => {
                 warn!(%family, "reading the multicast routing socket: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Open the IGMP sender and the MLD socket; a failure only disables that family's IGMP/MLD.
+fn igmp_sockets(families: &[mgm_core::Family]) -> igmp_protocol::IgmpSockets {
+    let igmp = match netlink::igmp_io::IgmpSender::open() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!("IGMP is not available (cannot open its socket): {e}");
+            None
+        }
+    };
+    let mld = if families.contains(&mgm_core::Family::Ipv6) {
+        match netlink::igmp_io::MldSocket::open() {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                warn!("MLD is not available (cannot open its socket): {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    igmp_protocol::IgmpSockets { igmp, mld }
+}
+
+/// Read MLD messages (valid ones: link-local source, hop limit 1, router alert).
+async fn mld_reader(
+    socket: Arc<netlink::igmp_io::MldSocket>,
+    inputs_tx: mpsc::Sender<Input>,
+    token: CancellationToken,
+) {
+    loop {
+        let packet = tokio::select! {
+            () = token.cancelled() => break,
+            packet = socket.recv() => packet,
+        };
+        match packet {
+            Ok(p) if p.is_valid() => {
+                let Some(ifindex) = p.ifindex else { continue };
+                let input = Input::IgmpPacket {
+                    ifindex,
+                    source: p.source,
+                    destination: p.destination,
+                    payload: p.payload,
+                };
+                if inputs_tx.send(input).await.is_err() {
+                    break;
+                }
+            }
+            Ok(p) => trace!(source = %p.source, "invalid MLD packet ignored"),
+            Err(e) => {
+                warn!("reading the MLD socket: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -319,6 +397,7 @@ async fn reload_on_sighup(
         if inputs_tx
             .send(Input::Reload {
                 routes: config.static_routes,
+                igmp: config.igmp_interfaces,
             })
             .await
             .is_err()

@@ -872,6 +872,22 @@ fn send(group: &str, port: u16, count: usize) {
 fn topology(router: &str) -> (Netns, Netns) {
     let sender = Netns::new("snd");
     let receiver = Netns::new("rcv");
+    // No IPv6 duplicate address detection: link-local addresses usable at once (MLD needs them).
+    for ns in [router, &sender.name, &receiver.name] {
+        let sysctl = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+            ])
+            .status()
+            .expect("sysctl");
+        assert!(sysctl.success());
+    }
     ip_batch(
         router,
         &[
@@ -1475,6 +1491,100 @@ fn non_default_table() {
             verify["notes"].as_array().map(Vec::len),
             Some(1),
             "{verify}"
+        );
+        drop(c);
+        daemon.stop().await;
+    });
+}
+
+async fn groups_of(socket: &Path, protocol_id: u32) -> Vec<String> {
+    let mut c = Client::connect(socket).await.unwrap();
+    let groups = c.request("show_groups", Value::Null).await.unwrap();
+    groups["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|g| g["protocol"]["protocol_id"] == protocol_id)
+        .map(|g| {
+            format!(
+                "{}@{}",
+                text_of(&g["group"]),
+                text_of(&g["iface"]["ifname"])
+            )
+        })
+        .collect()
+}
+
+fn text_of(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+}
+
+// Given mgmd running IGMP (from its config) on the in and out interfaces, last member query
+// interval 100 ms,
+// When a receiver host joins 239.1.1.1 with IP_ADD_MEMBERSHIP and a sender sends,
+// Then the host's report becomes an IGMP (*,G) membership, traffic is forwarded, and after the
+// host leaves the membership is gone within the last-member query time.
+#[test]
+fn igmp_host_join_drives_forwarding() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("igmp", |ns| async move {
+        let (sender, receiver) = topology(&ns);
+        let mut out0 = agent::config::IgmpInterface::new("out0");
+        out0.family = Some(mgm_core::Family::Ipv4);
+        out0.last_member_query_interval_ms = Some(100);
+        let mut in0 = agent::config::IgmpInterface::new("in0");
+        in0.family = Some(mgm_core::Family::Ipv4);
+        let daemon = Daemon::start(Config {
+            igmp_interfaces: vec![in0, out0],
+            ..config(&ns)
+        })
+        .await;
+        let mut c = daemon.client().await;
+        let shown = c.request("show_igmp", Value::Null).await.unwrap();
+        assert_eq!(
+            shown["interfaces"].as_array().map(Vec::len),
+            Some(2),
+            "{shown}"
+        );
+        assert_eq!(shown["interfaces"][0]["is_querier"], true, "{shown}");
+
+        let rcv = receiver.name.clone();
+        let counting = tokio::spawn(on_thread_in(&rcv, || receive("239.1.1.1", 5001, 2.5)));
+        let socket = daemon.socket.clone();
+        wait_until("the IGMP membership", || {
+            let socket = socket.clone();
+            async move { groups_of(&socket, 10).await == ["239.1.1.1@out0"] }
+        })
+        .await;
+        let snd = sender.name.clone();
+        on_thread_in(&snd, || send("239.1.1.1", 5001, 20)).await;
+        let received = counting.await.unwrap();
+        assert!(received >= 18, "received {received} of 20");
+        assert_eq!(
+            c.request("verify", Value::Null).await.unwrap()["clean"],
+            true
+        );
+
+        // The receiver's socket is closed: the host leaves; 2 queries 100 ms apart, then gone.
+        let left = std::time::Instant::now();
+        wait_until("the IGMP leave", || {
+            let socket = socket.clone();
+            async move { groups_of(&socket, 10).await.is_empty() }
+        })
+        .await;
+        assert!(
+            left.elapsed() < Duration::from_secs(2),
+            "leave took {:?}",
+            left.elapsed()
+        );
+        let shown = c.request("show_igmp", Value::Null).await.unwrap();
+        assert!(
+            shown["interfaces"][1]["groups"]
+                .as_array()
+                .is_some_and(Vec::is_empty),
+            "{shown}"
         );
         drop(c);
         daemon.stop().await;

@@ -42,6 +42,32 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         route: Vec<String>,
     },
+    /// Run (enable) or stop (disable) the built-in IGMP / MLD router side on an interface.
+    Igmp {
+        /// enable or disable.
+        #[arg(value_parser = ["enable", "disable"])]
+        action: String,
+        /// Interface name.
+        ifname: String,
+        /// Only this family (ipv4 = IGMP, ipv6 = MLD); default both.
+        #[arg(long)]
+        family: Option<String>,
+        /// IGMP version of the queries (1-3).
+        #[arg(long)]
+        igmp_version: Option<u8>,
+        /// MLD version of the queries (1-2).
+        #[arg(long)]
+        mld_version: Option<u8>,
+        /// Query interval in seconds.
+        #[arg(long)]
+        query_interval: Option<u64>,
+        /// Last member query interval in milliseconds.
+        #[arg(long)]
+        last_member_query_interval_ms: Option<u64>,
+        /// Track hosts and stop forwarding at once when the last one leaves.
+        #[arg(long)]
+        explicit_tracking: bool,
+    },
     /// Send one raw JSON request and print the response.
     Raw {
         /// The request, e.g. '{"op": "ping"}' (an "id" is added when missing).
@@ -134,6 +160,57 @@ async fn run(args: Args) -> Result<ExitCode, ClientError> {
                 println!("{}", pretty(&result));
             } else if let Some(state) = result.get("state").and_then(Value::as_str) {
                 println!("{state}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Igmp {
+            action,
+            ifname,
+            family,
+            igmp_version,
+            mld_version,
+            query_interval,
+            last_member_query_interval_ms,
+            explicit_tracking,
+        } => {
+            let mut fields = json!({"ifname": ifname});
+            if action == "enable" {
+                fields["explicit_tracking"] = json!(explicit_tracking);
+                for (key, value) in [
+                    ("family", family.map(Value::from)),
+                    ("igmp_version", igmp_version.map(Value::from)),
+                    ("mld_version", mld_version.map(Value::from)),
+                    ("query_interval", query_interval.map(Value::from)),
+                    (
+                        "last_member_query_interval_ms",
+                        last_member_query_interval_ms.map(Value::from),
+                    ),
+                ] {
+                    if let Some(value) = value {
+                        fields[key] = value;
+                    }
+                }
+            }
+            let result = client.request(&format!("igmp_{action}"), fields).await?;
+            if args.json {
+                println!("{}", pretty(&result));
+            } else {
+                for i in items(&result, "interfaces") {
+                    match i["reason"].as_str() {
+                        Some(reason) => println!(
+                            "{} {}: {} ({reason})",
+                            text(&i["ifname"]),
+                            text(&i["family"]),
+                            text(&i["state"])
+                        ),
+                        None => println!(
+                            "{} {}: {}",
+                            text(&i["ifname"]),
+                            text(&i["family"]),
+                            text(&i["state"])
+                        ),
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -450,10 +527,58 @@ fn render(what: &str, v: &Value) -> String {
         _ => {
             let list: Vec<&Value> = items(v, "interfaces").collect();
             if list.is_empty() {
-                format!("no {what} interfaces\n")
-            } else {
-                format!("{}\n", pretty(v))
+                return format!("no {what} interfaces\n");
             }
+            let mut out = table(
+                &["INTERFACE", "STATE", "VERSION", "QUERIER", "GROUPS"],
+                list.iter()
+                    .map(|i| {
+                        let state = match i["reason"].as_str() {
+                            Some(reason) => format!("pending ({reason})"),
+                            None if i["is_querier"] == json!(true) => "querier".into(),
+                            None => "non-querier".into(),
+                        };
+                        vec![
+                            text(&i["ifname"]),
+                            state,
+                            text(&i["version"]),
+                            text(&i["querier"]),
+                            items(i, "groups").count().to_string(),
+                        ]
+                    })
+                    .collect(),
+            );
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .flat_map(|i| {
+                    items(i, "groups").map(move |g| {
+                        let sources: Vec<String> =
+                            items(g, "sources").map(|s| text(&s["source"])).collect();
+                        vec![
+                            text(&i["ifname"]),
+                            text(&g["group"]),
+                            text(&g["mode"]),
+                            match g["filter_timer_ms"].as_u64() {
+                                Some(ms) => format!("{:.1}s", ms as f64 / 1000.0),
+                                None => "-".into(),
+                            },
+                            if sources.is_empty() {
+                                "-".into()
+                            } else {
+                                sources.join(",")
+                            },
+                        ]
+                    })
+                })
+                .collect();
+            if !rows.is_empty() {
+                out.push('\n');
+                out.push_str(&table(
+                    &["INTERFACE", "GROUP", "MODE", "TIMER", "SOURCES"],
+                    rows,
+                ));
+            }
+            out
         }
     }
 }

@@ -61,6 +61,8 @@ pub const OPS: &[&str] = &[
     "show_static",
     "show_igmp",
     "show_mld",
+    "igmp_enable",
+    "igmp_disable",
 ];
 
 // ===== errors =====
@@ -372,6 +374,13 @@ pub enum Op {
         /// Any source or all sources.
         kind: EnumKind,
     },
+    /// `igmp_disable`.
+    IgmpDisable {
+        /// Interface name.
+        ifname: String,
+    },
+    /// `igmp_enable`.
+    IgmpEnable(crate::config::IgmpInterface),
     /// `hello`.
     Hello {
         /// Version asked for.
@@ -689,6 +698,10 @@ fn parse_op(mut object: Map<String, Value>, allow_batch: bool) -> Result<Op, Wir
         "verify" => Op::Verify,
         "static_add" => Op::StaticAdd(f.static_route(true)?),
         "static_del" => Op::StaticDel(f.static_route(false)?),
+        "igmp_enable" => Op::IgmpEnable(f.igmp_interface()?),
+        "igmp_disable" => Op::IgmpDisable {
+            ifname: f.ifname_field()?,
+        },
         other => {
             return Err(WireError {
                 code: WireCode::UnknownOp,
@@ -950,6 +963,48 @@ impl Fields {
             iface,
             flags: self.flags()?,
         })
+    }
+
+    /// `ifname` (or `interface`), required.
+    fn ifname_field(&self) -> Result<String, WireError> {
+        match self.opt_str("ifname")?.or(self.opt_str("interface")?) {
+            Some("") | None => Err(WireError::invalid("missing `ifname`")),
+            Some(name) => Ok(name.to_string()),
+        }
+    }
+
+    fn opt_u8(&self, name: &str) -> Result<Option<u8>, WireError> {
+        match self.opt_u64(name)? {
+            None => Ok(None),
+            Some(v) => u8::try_from(v)
+                .map(Some)
+                .map_err(|_| WireError::invalid(format!("`{name}` {v} is out of range"))),
+        }
+    }
+
+    fn igmp_interface(&self) -> Result<crate::config::IgmpInterface, WireError> {
+        let explicit_tracking = match self.get("explicit_tracking") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(WireError::malformed(
+                    "`explicit_tracking` must be a boolean",
+                ))
+            }
+        };
+        let setting = crate::config::IgmpInterface {
+            interface: self.ifname_field()?,
+            family: self.family()?,
+            igmp_version: self.opt_u8("igmp_version")?,
+            mld_version: self.opt_u8("mld_version")?,
+            robustness: self.opt_u8("robustness")?,
+            query_interval: self.opt_u64("query_interval")?,
+            query_response_interval_ms: self.opt_u64("query_response_interval_ms")?,
+            last_member_query_interval_ms: self.opt_u64("last_member_query_interval_ms")?,
+            explicit_tracking,
+        };
+        setting.validate().map_err(WireError::invalid)?;
+        Ok(setting)
     }
 
     /// `need_to`: `static_del` may omit `to` (delete the whole route).
@@ -1308,6 +1363,46 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn igmp_ops() {
+        let o = op(
+            r#"{"id":1,"op":"igmp_enable","ifname":"eth1","family":"ipv4",
+            "igmp_version":2,"last_member_query_interval_ms":100,"explicit_tracking":true}"#,
+        );
+        let Op::IgmpEnable(s) = o else {
+            panic!("{o:?}")
+        };
+        assert_eq!(
+            (s.interface.as_str(), s.family, s.igmp_version),
+            ("eth1", Some(Family::Ipv4), Some(2))
+        );
+        assert!(s.explicit_tracking);
+        assert_eq!(
+            op(r#"{"id":1,"op":"igmp_disable","interface":"eth1"}"#),
+            Op::IgmpDisable {
+                ifname: "eth1".into()
+            }
+        );
+        for bad in [
+            r#"{"id":1,"op":"igmp_enable"}"#,
+            r#"{"id":1,"op":"igmp_enable","ifname":"e","igmp_version":4}"#,
+            r#"{"id":1,"op":"igmp_enable","ifname":"e","robustness":300}"#,
+            r#"{"id":1,"op":"igmp_disable"}"#,
+        ] {
+            assert_eq!(
+                err(bad).error.code,
+                WireCode::Mgm(ErrorCode::InvalidParameter),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            err(r#"{"id":1,"op":"igmp_enable","ifname":"e","explicit_tracking":1}"#)
+                .error
+                .code,
+            WireCode::MalformedRequest
+        );
     }
 
     #[test]
