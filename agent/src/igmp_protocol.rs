@@ -161,6 +161,15 @@ impl IgmpProtocol {
         payload: &[u8],
     ) {
         trace!(%ifindex, %source, %destination, len = payload.len(), "IGMP/MLD packet");
+        // Our own host side's reports (the router's kernel joins groups such as ff05::2 too)
+        // loop back to us: they are not receivers.
+        let own = host
+            .mgm()
+            .interface(ifindex)
+            .is_some_and(|i| i.addresses.iter().any(|(a, _)| *a == source));
+        if own {
+            return;
+        }
         self.interfaces
             .handle_packet(now, ifindex, source, destination, payload);
         self.process_outputs(host, now);

@@ -281,7 +281,9 @@ async fn upcall_reader(
                     break;
                 }
             }
+            // IPv6: MLD is read from the MLD socket (the MRT6 socket sees the same packets).
             Ok(MrtMessage::Packet {
+                family: mgm_core::Family::Ipv4,
                 ifindex: Some(ifindex),
                 source,
                 destination,
@@ -299,7 +301,7 @@ async fn upcall_reader(
                 }
             }
             Ok(MrtMessage::Packet { source, .. }) => {
-                trace!(%family, %source, "IGMP packet without an arrival interface ignored");
+                trace!(%family, %source, "packet on the MRT socket ignored");
             }
             Err(e) => {
                 warn!(%family, "reading the multicast routing socket: {e}");

@@ -1590,3 +1590,174 @@ fn igmp_host_join_drives_forwarding() {
         daemon.stop().await;
     });
 }
+
+// Given mgmd running MLD on the in and out interfaces (IPv6 only, last listener query
+// interval 100 ms),
+// When a receiver host joins ff1e::1:2 with IPV6_JOIN_GROUP and a sender sends,
+// Then the host's MLD report becomes a (*,G) membership, traffic is forwarded, and after the
+// host leaves the membership is gone within the last-listener query time.
+#[test]
+fn mld_host_join_drives_forwarding() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("mld", |ns| async move {
+        let (sender, receiver) = topology(&ns);
+        ip_batch(
+            &ns,
+            &[
+                "addr add fd00:1:1::1/64 dev in0".into(),
+                "addr add fd00:1:2::1/64 dev out0".into(),
+            ],
+        );
+        ip_batch(&sender.name, &["addr add fd00:1:1::2/64 dev eth0".into()]);
+        ip_batch(&receiver.name, &["addr add fd00:1:2::2/64 dev eth0".into()]);
+        let sysctl = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.forwarding=1",
+            ])
+            .status()
+            .expect("sysctl");
+        assert!(sysctl.success());
+        let mut settings = Vec::new();
+        for name in ["in0", "out0"] {
+            let mut s = agent::config::IgmpInterface::new(name);
+            s.family = Some(mgm_core::Family::Ipv6);
+            s.last_member_query_interval_ms = Some(100);
+            settings.push(s);
+        }
+        let daemon = Daemon::start(Config {
+            igmp_interfaces: settings,
+            ..config(&ns)
+        })
+        .await;
+        let socket = daemon.socket.clone();
+        wait_until("MLD running on both interfaces", || {
+            let socket = socket.clone();
+            async move {
+                let mut c = Client::connect(&socket).await.unwrap();
+                let shown = c.request("show_mld", Value::Null).await.unwrap();
+                shown["interfaces"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|i| i["state"] == "running")
+                    .count()
+                    == 2
+            }
+        })
+        .await;
+
+        let rcv = receiver.name.clone();
+        let counting = tokio::spawn(on_thread_in(&rcv, || receive_v6("ff1e::1:2", 5002, 2.5)));
+        wait_until("the MLD membership", || {
+            let socket = socket.clone();
+            async move { groups_of(&socket, 10).await == ["ff1e::1:2@out0"] }
+        })
+        .await;
+        let script = "import socket, time\n\
+            s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n\
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 8)\n\
+            for i in range(20):\n    s.sendto(b'x', ('ff1e::1:2', 5002)); time.sleep(0.05)\n";
+        let snd = sender.name.clone();
+        let sent = on_thread_in(&snd, move || {
+            Command::new("python3")
+                .args(["-c", script])
+                .status()
+                .map(|s| s.success())
+        })
+        .await;
+        assert!(matches!(sent, Ok(true)), "python3 sender failed: {sent:?}");
+        let received = counting.await.unwrap();
+        assert!(received >= 18, "received {received} of 20");
+        let left = std::time::Instant::now();
+        wait_until("the MLD leave", || {
+            let socket = socket.clone();
+            async move { groups_of(&socket, 10).await.is_empty() }
+        })
+        .await;
+        assert!(
+            left.elapsed() < Duration::from_secs(2),
+            "leave took {:?}",
+            left.elapsed()
+        );
+        daemon.stop().await;
+    });
+}
+
+// Given IGMP running on out0 with a host's membership for 239.1.1.1,
+// When a routing protocol client takes ownership of out0,
+// Then IGMP is disabled and re-enabled around the change, re-adds its membership, and the new
+// owner gets a local_join for it; when the client goes, IGMP keeps its membership.
+#[test]
+fn routing_owner_takes_an_igmp_interface() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("coexist", |ns| async move {
+        let (_sender, receiver) = topology(&ns);
+        let mut out0 = agent::config::IgmpInterface::new("out0");
+        out0.family = Some(mgm_core::Family::Ipv4);
+        let daemon = Daemon::start(Config {
+            igmp_interfaces: vec![out0],
+            ..config(&ns)
+        })
+        .await;
+        let socket = daemon.socket.clone();
+        let rcv = receiver.name.clone();
+        let receiving = tokio::spawn(on_thread_in(&rcv, || receive("239.1.1.1", 5001, 3.0)));
+        wait_until("the IGMP membership", || {
+            let socket = socket.clone();
+            async move { groups_of(&socket, 10).await == ["239.1.1.1@out0"] }
+        })
+        .await;
+
+        let mut pim = daemon.client().await;
+        let h = register(&mut pim, 21, json!(["local_join", "local_leave"])).await;
+        pim.request(
+            "take_interface_ownership",
+            json!({"handle": h, "ifname": "out0", "family": "ipv4"}),
+        )
+        .await
+        .unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(3), pim.next_event())
+            .await
+            .expect("local_join within 3 s")
+            .unwrap()
+            .expect("an event");
+        assert_eq!(event["event"], "local_join", "{event}");
+        assert_eq!(event["group"], "239.1.1.1", "{event}");
+        assert_eq!(event["iface"]["ifname"], "out0", "{event}");
+        // IGMP re-added its membership after Enable-IGMP; both own the key.
+        assert_eq!(groups_of(&socket, 10).await, ["239.1.1.1@out0"]);
+        let owners = pim.request("show_owners", Value::Null).await.unwrap();
+        let o = &owners["owners"][0];
+        assert_eq!(
+            (
+                o["routing"]["protocol_id"].clone(),
+                o["igmp"]["protocol_id"].clone()
+            ),
+            (json!(21), json!(10)),
+            "{owners}"
+        );
+        drop(pim);
+        let socket2 = socket.clone();
+        wait_until("the client's cleanup", || {
+            let socket = socket2.clone();
+            async move {
+                let mut c = Client::connect(&socket).await.unwrap();
+                let owners = c.request("show_owners", Value::Null).await.unwrap();
+                owners["owners"][0]["routing"].is_null()
+            }
+        })
+        .await;
+        assert_eq!(groups_of(&socket, 10).await, ["239.1.1.1@out0"]);
+        receiving.await.unwrap();
+        daemon.stop().await;
+    });
+}
