@@ -13,6 +13,13 @@
 //! source = "10.0.0.1"             # optional: (S,G) route; without it a (*,G) route
 //! group = "239.1.1.1"
 //! to = ["eth1", "eth2"]
+//!
+//! [[igmp]]                        # built-in IGMP (IPv4) / MLD (IPv6) router side
+//! interface = "eth1"
+//! family = "ipv4"                 # optional: only IGMP ("ipv4") or MLD ("ipv6"); default both
+//! igmp_version = 3                # optional, and likewise mld_version, robustness,
+//! explicit_tracking = false       # query_interval (s), query_response_interval_ms,
+//!                                 # last_member_query_interval_ms
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -222,6 +222,9 @@ impl IgmpProtocol {
     pub fn sync(&mut self, host: &mut dyn Host, now: Instant) {
         let handle = match self.handle {
             Some(h) => h,
+            // Registered on first use only, so that an external IGMP client can register
+            // (ProtocolId::IGMP, component 0) when the built-in one is not used.
+            None if self.wanted.is_empty() => return,
             None => {
                 let callbacks = [
                     Callback::DisableIgmp,
