@@ -1520,17 +1520,36 @@ fn text_of(v: &Value) -> String {
 }
 
 // Given mgmd running IGMP (from its config) on the in and out interfaces, last member query
-// interval 100 ms,
-// When a receiver host joins 239.1.1.1 with IP_ADD_MEMBERSHIP and a sender sends,
+// interval 100 ms, and a receiver host whose kernel speaks IGMPv3 (default) or IGMPv2
+// (force_igmp_version),
+// When the receiver joins 239.1.1.1 with IP_ADD_MEMBERSHIP and a sender sends,
 // Then the host's report becomes an IGMP (*,G) membership, traffic is forwarded, and after the
 // host leaves the membership is gone within the last-member query time.
 #[test]
 fn igmp_host_join_drives_forwarding() {
+    igmp_host_join(3);
+}
+
+#[test]
+fn igmpv2_host_join_drives_forwarding() {
+    igmp_host_join(2);
+}
+
+fn igmp_host_join(version: u8) {
     if !root_or_skip() {
         return;
     }
-    in_netns("igmp", |ns| async move {
+    in_netns(&format!("igmpv{version}"), move |ns| async move {
         let (sender, receiver) = topology(&ns);
+        let force = format!(
+            "net.ipv4.conf.eth0.force_igmp_version={}",
+            if version == 3 { 0 } else { version }
+        );
+        let sysctl = Command::new("ip")
+            .args(["netns", "exec", &receiver.name, "sysctl", "-qw", &force])
+            .status()
+            .expect("sysctl");
+        assert!(sysctl.success());
         let mut out0 = agent::config::IgmpInterface::new("out0");
         out0.family = Some(mgm_core::Family::Ipv4);
         out0.last_member_query_interval_ms = Some(100);
@@ -1758,6 +1777,118 @@ fn routing_owner_takes_an_igmp_interface() {
         .await;
         assert_eq!(groups_of(&socket, 10).await, ["239.1.1.1@out0"]);
         receiving.await.unwrap();
+        daemon.stop().await;
+    });
+}
+
+// Given IGMPv3 on the router and a receiver that joins 232.1.1.1 for source 10.1.1.2 only
+// (IP_ADD_SOURCE_MEMBERSHIP, through python3),
+// When the sender sends to the group from 10.1.1.2 and from 10.1.1.3,
+// Then the membership is (10.1.1.2, 232.1.1.1) and only that source's packets arrive.
+#[test]
+fn igmp_ssm_join_forwards_only_its_source() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("ssm", |ns| async move {
+        let (sender, receiver) = topology(&ns);
+        ip_batch(&sender.name, &["addr add 10.1.1.3/24 dev eth0".into()]);
+        let mut settings = Vec::new();
+        for name in ["in0", "out0"] {
+            let mut s = agent::config::IgmpInterface::new(name);
+            s.family = Some(mgm_core::Family::Ipv4);
+            settings.push(s);
+        }
+        let daemon = Daemon::start(Config {
+            igmp_interfaces: settings,
+            ..config(&ns)
+        })
+        .await;
+        let socket = daemon.socket.clone();
+        // IP_ADD_SOURCE_MEMBERSHIP = 39; struct ip_mreq_source {multiaddr, interface, sourceaddr}.
+        let script = "import socket, struct, sys, time\n\
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+            s.bind(('0.0.0.0', 5003))\n\
+            m = socket.inet_aton('232.1.1.1') + socket.inet_aton('10.1.2.2') + socket.inet_aton('10.1.1.2')\n\
+            s.setsockopt(socket.IPPROTO_IP, 39, m)\n\
+            s.settimeout(0.1)\n\
+            seen = {}\n\
+            end = time.time() + 3.0\n\
+            while time.time() < end:\n\
+            \x20   try:\n\
+            \x20       data, (src, port) = s.recvfrom(100)\n\
+            \x20       seen[src] = seen.get(src, 0) + 1\n\
+            \x20   except socket.timeout:\n\
+            \x20       pass\n\
+            print(' '.join('%s=%d' % kv for kv in sorted(seen.items())))\n";
+        let rcv = receiver.name.clone();
+        let receiving = tokio::spawn(on_thread_in(&rcv, move || {
+            Command::new("python3").args(["-c", script]).output()
+        }));
+        wait_until("the (S,G) membership", || {
+            let socket = socket.clone();
+            async move {
+                let mut c = Client::connect(&socket).await.unwrap();
+                let groups = c.request("show_groups", Value::Null).await.unwrap();
+                groups["groups"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|g| g["group"] == "232.1.1.1" && g["source"] == "10.1.1.2")
+            }
+        })
+        .await;
+        let snd = sender.name.clone();
+        on_thread_in(&snd, || {
+            use std::net::UdpSocket;
+            let a = UdpSocket::bind("10.1.1.2:0").expect("bind a");
+            let b = UdpSocket::bind("10.1.1.3:0").expect("bind b");
+            for s in [&a, &b] {
+                s.set_multicast_ttl_v4(8).expect("ttl");
+            }
+            for _ in 0..10 {
+                let _ = a.send_to(b"a", ("232.1.1.1", 5003));
+                let _ = b.send_to(b"b", ("232.1.1.1", 5003));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+        .await;
+        let out = receiving.await.unwrap().expect("python3 runs");
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let count = |src: &str| -> usize {
+            text.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{src}=")))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        assert!(count("10.1.1.2") >= 8, "{text}");
+        assert_eq!(count("10.1.1.3"), 0, "{text}");
+        // The router itself does not forward the other source (the host's filter alone would
+        // hide it): its MFE is negative.
+        let mut c = daemon.client().await;
+        let other = c
+            .request(
+                "get_mfe",
+                json!({"source": "10.1.1.3", "group": "232.1.1.1"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(other["mfe"]["oifs"], json!([]), "{other}");
+        let wanted = c
+            .request(
+                "get_mfe",
+                json!({"source": "10.1.1.2", "group": "232.1.1.1"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(wanted["mfe"]["oifs"][0]["ifname"], "out0", "{wanted}");
+        drop(c);
         daemon.stop().await;
     });
 }
