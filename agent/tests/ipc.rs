@@ -1892,3 +1892,67 @@ fn igmp_ssm_join_forwards_only_its_source() {
         daemon.stop().await;
     });
 }
+
+// Given IGMP on out0 with short timers (query interval 1 s, response interval 0.5 s,
+// robustness 2: group membership interval 2.5 s) and a receiver that joined 239.1.1.1,
+// When the receiver vanishes without a leave (its interface goes down while it is joined),
+// Then the membership expires after the group membership interval, not at once.
+#[test]
+fn igmp_membership_expires_without_reports() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("expiry", |ns| async move {
+        let (_sender, receiver) = topology(&ns);
+        let mut out0 = agent::config::IgmpInterface::new("out0");
+        out0.family = Some(mgm_core::Family::Ipv4);
+        out0.query_interval = Some(1);
+        out0.query_response_interval_ms = Some(500);
+        out0.robustness = Some(2);
+        let daemon = Daemon::start(Config {
+            igmp_interfaces: vec![out0],
+            ..config(&ns)
+        })
+        .await;
+        let socket = daemon.socket.clone();
+        let rcv = receiver.name.clone();
+        let (joined_tx, joined_rx) = oneshot::channel::<()>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        // A member that stays joined until the end of the test.
+        let member = on_thread_in(&rcv, move || {
+            let socket = std::net::UdpSocket::bind("0.0.0.0:5004").expect("bind");
+            socket
+                .join_multicast_v4(&"239.1.1.1".parse().unwrap(), &"10.1.2.2".parse().unwrap())
+                .expect("join");
+            let _ = joined_tx.send(());
+            let _ = done_rx.recv();
+        });
+        joined_rx.await.unwrap();
+        wait_until("the IGMP membership", || {
+            let socket = socket.clone();
+            async move { groups_of(&socket, 10).await == ["239.1.1.1@out0"] }
+        })
+        .await;
+        // Let a query round pass, then silence the host.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        run_ip(&["-n", &receiver.name, "link", "set", "eth0", "down"]);
+        let silent = std::time::Instant::now();
+        wait_until("the membership to expire", || {
+            let socket = socket.clone();
+            async move { groups_of(&socket, 10).await.is_empty() }
+        })
+        .await;
+        let took = silent.elapsed();
+        assert!(
+            took >= Duration::from_millis(900),
+            "expired after only {took:?}"
+        );
+        assert!(
+            took <= Duration::from_millis(3500),
+            "expired after {took:?}"
+        );
+        let _ = done_tx.send(());
+        member.await;
+        daemon.stop().await;
+    });
+}
