@@ -1611,17 +1611,35 @@ fn igmp_host_join(version: u8) {
 }
 
 // Given mgmd running MLD on the in and out interfaces (IPv6 only, last listener query
-// interval 100 ms),
-// When a receiver host joins ff1e::1:2 with IPV6_JOIN_GROUP and a sender sends,
+// interval 100 ms), and a receiver host speaking MLDv2 (default) or MLDv1 (force_mld_version),
+// When the receiver joins ff1e::1:2 with IPV6_JOIN_GROUP and a sender sends,
 // Then the host's MLD report becomes a (*,G) membership, traffic is forwarded, and after the
 // host leaves the membership is gone within the last-listener query time.
 #[test]
 fn mld_host_join_drives_forwarding() {
+    mld_host_join(2);
+}
+
+#[test]
+fn mldv1_host_join_drives_forwarding() {
+    mld_host_join(1);
+}
+
+fn mld_host_join(version: u8) {
     if !root_or_skip() {
         return;
     }
-    in_netns("mld", |ns| async move {
+    in_netns(&format!("mldv{version}"), move |ns| async move {
         let (sender, receiver) = topology(&ns);
+        let force = format!(
+            "net.ipv6.conf.eth0.force_mld_version={}",
+            if version == 2 { 0 } else { version }
+        );
+        let sysctl = Command::new("ip")
+            .args(["netns", "exec", &receiver.name, "sysctl", "-qw", &force])
+            .status()
+            .expect("sysctl");
+        assert!(sysctl.success());
         ip_batch(
             &ns,
             &[
