@@ -121,6 +121,9 @@ struct Stats {
     events_sent: u64,
     slow_clients: u64,
     counter_polls: u64,
+    /// Recent times from an IGMP/MLD packet's arrival on the core task to its kernel update
+    /// applied (only packets that changed the kernel), newest last.
+    igmp_to_kernel: VecDeque<Duration>,
 }
 
 /// Query → family of its flow, for answers that name an interface without a family.
@@ -504,9 +507,17 @@ impl Core {
                 destination,
                 payload,
             } => {
+                let ops = self.stats.kernel_ops;
                 self.with_igmp(now, |p, core, now| {
                     p.handle_packet(core, now, ifindex, source, destination, &payload);
                 });
+                if self.stats.kernel_ops > ops {
+                    let samples = &mut self.stats.igmp_to_kernel;
+                    if samples.len() == 1024 {
+                        samples.pop_front();
+                    }
+                    samples.push_back(now.elapsed());
+                }
             }
         }
     }
@@ -1363,8 +1374,18 @@ impl Core {
             "events_sent": s.events_sent,
             "slow_clients_disconnected": s.slow_clients,
             "counter_polls": s.counter_polls,
+            "igmp_to_kernel_median_us": median_us(&s.igmp_to_kernel),
         }})
     }
+}
+
+/// Median of `samples` in microseconds (`None` without samples).
+fn median_us(samples: &VecDeque<Duration>) -> Option<u64> {
+    let mut sorted: Vec<Duration> = samples.iter().copied().collect();
+    sorted.sort();
+    sorted
+        .get(sorted.len() / 2)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// The `mfes_after` cursor of an entry.
