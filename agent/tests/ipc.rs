@@ -1527,19 +1527,27 @@ fn text_of(v: &Value) -> String {
 // host leaves the membership is gone within the last-member query time.
 #[test]
 fn igmp_host_join_drives_forwarding() {
-    igmp_host_join(3);
+    igmp_host_join(3, false);
 }
 
 #[test]
 fn igmpv2_host_join_drives_forwarding() {
-    igmp_host_join(2);
+    igmp_host_join(2, false);
 }
 
-fn igmp_host_join(version: u8) {
+// The same with explicit host tracking and the default 1 s last member query interval: the
+// only host's leave ends the membership at once instead of after 2 queries (2 s).
+#[test]
+fn igmp_explicit_tracking_leave_is_immediate() {
+    igmp_host_join(3, true);
+}
+
+fn igmp_host_join(version: u8, explicit_tracking: bool) {
     if !root_or_skip() {
         return;
     }
-    in_netns(&format!("igmpv{version}"), move |ns| async move {
+    let tag = format!("igmpv{version}{}", if explicit_tracking { "x" } else { "" });
+    in_netns(&tag, move |ns| async move {
         let (sender, receiver) = topology(&ns);
         let force = format!(
             "net.ipv4.conf.eth0.force_igmp_version={}",
@@ -1552,7 +1560,10 @@ fn igmp_host_join(version: u8) {
         assert!(sysctl.success());
         let mut out0 = agent::config::IgmpInterface::new("out0");
         out0.family = Some(mgm_core::Family::Ipv4);
-        out0.last_member_query_interval_ms = Some(100);
+        out0.explicit_tracking = explicit_tracking;
+        if !explicit_tracking {
+            out0.last_member_query_interval_ms = Some(100);
+        }
         let mut in0 = agent::config::IgmpInterface::new("in0");
         in0.family = Some(mgm_core::Family::Ipv4);
         let daemon = Daemon::start(Config {
@@ -1594,7 +1605,7 @@ fn igmp_host_join(version: u8) {
         })
         .await;
         assert!(
-            left.elapsed() < Duration::from_secs(2),
+            left.elapsed() < Duration::from_millis(if explicit_tracking { 1000 } else { 2000 }),
             "leave took {:?}",
             left.elapsed()
         );
