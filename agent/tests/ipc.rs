@@ -1985,3 +1985,92 @@ fn igmp_membership_expires_without_reports() {
         daemon.stop().await;
     });
 }
+
+// Given two mgmd routers on one link (10.5.0.1 and 10.5.0.2) running IGMP with a 1 s query
+// interval,
+// When both run, and then the lower-addressed one stops,
+// Then exactly one (10.5.0.1) is querier, and the other takes over after the other-querier
+// present interval.
+#[test]
+fn two_routers_elect_one_querier() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("q1", |ns| async move {
+        let other = Netns::new("q2");
+        ip_batch(
+            &ns,
+            &[
+                format!(
+                    "link add name x1 type veth peer name x2 netns {}",
+                    other.name
+                ),
+                "addr add 10.5.0.1/24 dev x1".into(),
+                "link set x1 up".into(),
+            ],
+        );
+        ip_batch(
+            &other.name,
+            &[
+                "addr add 10.5.0.2/24 dev x2".into(),
+                "link set x2 up".into(),
+            ],
+        );
+        let setting = |name: &str| {
+            let mut s = agent::config::IgmpInterface::new(name);
+            s.family = Some(mgm_core::Family::Ipv4);
+            s.query_interval = Some(1);
+            s.query_response_interval_ms = Some(500);
+            vec![s]
+        };
+        let first = Daemon::start(Config {
+            igmp_interfaces: setting("x1"),
+            ..config(&ns)
+        })
+        .await;
+        // The second router runs on its own thread in its own namespace.
+        let second_config = Config {
+            igmp_interfaces: setting("x2"),
+            ..config(&other.name)
+        };
+        let second_socket = second_config.socket.clone();
+        let (stop_second, second_stopped) = oneshot::channel::<()>();
+        let second = on_thread_in(&other.name, move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(agent::run(second_config, async {
+                let _ = second_stopped.await;
+            }))
+        });
+        let querier = |socket: PathBuf| async move {
+            let Ok(mut c) = Client::connect(&socket).await else {
+                return None;
+            };
+            let shown = c.request("show_igmp", Value::Null).await.ok()?;
+            shown["interfaces"][0]["is_querier"].as_bool()
+        };
+        let (s1, s2) = (first.socket.clone(), second_socket.clone());
+        wait_until("one querier", || {
+            let (s1, s2) = (s1.clone(), s2.clone());
+            async move { querier(s1).await == Some(true) && querier(s2).await == Some(false) }
+        })
+        .await;
+        first.stop().await;
+        let stopped = std::time::Instant::now();
+        wait_until("the take-over", || {
+            let s2 = s2.clone();
+            async move { querier(s2).await == Some(true) }
+        })
+        .await;
+        assert!(
+            stopped.elapsed() >= Duration::from_millis(500),
+            "took over after {:?}",
+            stopped.elapsed()
+        );
+        let _ = stop_second.send(());
+        second.await.expect("second mgmd exits cleanly");
+        drop(other);
+    });
+}
