@@ -281,9 +281,9 @@ impl IgmpProtocol {
                 };
                 let Some(address) = own_address(host, ifindex, family) else {
                     let what = if family == Family::Ipv4 {
-                        "an IPv4 address"
+                        "IPv4 address"
                     } else {
-                        "an IPv6 link-local address"
+                        "IPv6 link-local address"
                     };
                     pending.insert((name.clone(), family), format!("{name} has no {what}"));
                     continue;

@@ -1442,6 +1442,30 @@ fn mgmctl_commands_and_verify_differences() {
             err.contains("cannot connect to mgmd at /nonexistent/mgmd.sock"),
             "{err}"
         );
+
+        // IGMP: pending without an address, running once the address appears, then disabled.
+        let (code, out, err) = mgmctl(&socket, &["igmp", "enable", "a0", "--family", "ipv4"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(out.trim(), "a0 ipv4: pending (a0 has no IPv4 address)");
+        run_ip(&["-n", &ns, "addr", "add", "10.9.0.1/24", "dev", "a0"]);
+        let s = socket.clone();
+        wait_until("IGMP running", || {
+            let s = s.clone();
+            async move { mgmctl(&s, &["show", "igmp"]).await.1.contains("querier") }
+        })
+        .await;
+        let (_, out, _) = mgmctl(&socket, &["show", "igmp"]).await;
+        assert!(
+            out.starts_with("INTERFACE") && out.contains("a0") && out.contains("10.9.0.1"),
+            "{out}"
+        );
+        let (code, _, _) = mgmctl(&socket, &["igmp", "disable", "a0"]).await;
+        assert_eq!(code, 0);
+        let (_, out, _) = mgmctl(&socket, &["show", "igmp"]).await;
+        assert_eq!(out.trim(), "no igmp interfaces");
+        let (code, _, err) = mgmctl(&socket, &["igmp", "disable", "a0"]).await;
+        assert_eq!(code, 1);
+        assert!(err.contains("NotFound"), "{err}");
         daemon.stop().await;
     });
 }
