@@ -1,13 +1,16 @@
-//! The core task: the single owner of [`Mgm`] and of the kernel sockets.
+//! The core task: the single owner of [`Mgm`], of the kernel sockets and of the built-in
+//! protocols (static routes, IGMP/MLD).
 //!
 //! ```text
-//!  link::monitor ----LinkEvent---->+--------------------+----> Kernel ops -> programming socket
+//!  link::monitor ----Link---------->+--------------------+----> Kernel ops -> programming socket
 //!  upcall reader(s) --Upcall+route->|     core task      |----> Notify -> client event queue
-//!  IPC connections --Request------->|  (owns Mgm, loop)  |            or static protocol
-//!                  --Disconnected-->|                    |<---- reply (oneshot) per request
+//!                   --IGMP packet-->|  (owns Mgm, loop)  |        or static / IGMP protocol
+//!  MLD reader -------MLD packet---->|                    |----> queries -> IGMP / MLD socket
+//!  IPC connections --Request------->|                    |<---- reply (oneshot) per request
+//!                  --Disconnected-->|                    |
 //!  SIGHUP ----------Reload--------->+--------------------+
-//!                                      ^ sleep_until(poll_timeout), counter poll interval
-//!                                      | shutdown token
+//!                  (one bounded channel)  ^ sleep_until(earliest Mgm / IGMP deadline)
+//!                                         ^ counter poll interval, shutdown token
 //! ```
 //!
 //! After every call into the core the queued actions are drained at once ([`Core::settle`]):
