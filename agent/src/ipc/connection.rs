@@ -81,7 +81,13 @@ pub(crate) async fn run(stream: UnixStream, client: ClientId, peer: Peer, shared
         tokio::select! {
             biased;
             () = shared.shutdown.cancelled() => {
-                let _ = write_half.write_all(shutdown_line().as_bytes()).await;
+                // Bounded: a client that does not read must not delay the daemon's exit.
+                let line = shutdown_line();
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_millis(500),
+                    write_half.write_all(line.as_bytes()),
+                )
+                .await;
                 break;
             }
             () = kick.cancelled() => {
