@@ -37,7 +37,7 @@ use crate::ipc::message::{
     self, callback_name, event_line, Iface, IfaceRef, Op, Reply, StaticRoute, WireError,
 };
 use crate::kernel::{self, Kernel};
-use crate::static_routes::{Host, Origin, StaticRoutes};
+use crate::static_routes::{Builtin, Host, Origin, StaticRoutes};
 use crate::verify::{Expected, FamilyState};
 
 /// A connection, numbered by the server.
@@ -183,6 +183,14 @@ impl Host for Core {
 
     fn settle(&mut self, now: Instant) -> Result<(), MgmError> {
         Core::settle(self, now)
+    }
+
+    fn registered(&mut self, handle: ProtocolHandle, builtin: Builtin) {
+        let owner = match builtin {
+            Builtin::Igmp => Owner::Igmp,
+            Builtin::Static => Owner::Static,
+        };
+        self.owners.insert(handle, owner);
     }
 }
 

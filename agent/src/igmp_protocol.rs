@@ -25,7 +25,7 @@ use tracing::{debug, info, trace, warn};
 
 use crate::config::IgmpInterface;
 use crate::ipc::message::WireError;
-use crate::static_routes::{Host, Origin};
+use crate::static_routes::{Builtin, Host, Origin};
 
 /// The packet sockets (either may be missing: that family then stays pending).
 #[derive(Default)]
@@ -239,6 +239,7 @@ impl IgmpProtocol {
                 {
                     Ok(h) => {
                         self.handle = Some(h);
+                        host.registered(h, Builtin::Igmp);
                         h
                     }
                     Err(e) => {

@@ -28,6 +28,16 @@ pub(crate) trait Host {
     fn mgm(&mut self) -> &mut Mgm;
     /// Drain and apply queued actions; the kernel error of this step, if any.
     fn settle(&mut self, now: Instant) -> Result<(), MgmError>;
+    /// A built-in protocol registered as `handle`: deliver its callbacks to it from now on
+    /// (even those raised before the call that registered it returns).
+    fn registered(&mut self, _handle: ProtocolHandle, _builtin: Builtin) {}
+}
+
+/// The in-process protocols.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub(crate) enum Builtin {
+    Igmp,
+    Static,
 }
 
 /// Where a route came from: the config file (replaced on SIGHUP) or `mgmctl static add`.
@@ -244,6 +254,7 @@ impl StaticRoutes {
                 {
                     Ok(h) => {
                         self.handle = Some(h);
+                        host.registered(h, Builtin::Static);
                         h
                     }
                     Err(e) => {
