@@ -135,6 +135,16 @@ fn config(ns: &str) -> Config {
     }
 }
 
+impl Drop for Daemon {
+    /// A test that failed before `stop` leaves no socket file behind.
+    fn drop(&mut self) {
+        if self.stop.is_some() {
+            self.task.abort();
+            let _ = std::fs::remove_file(&self.socket);
+        }
+    }
+}
+
 impl Daemon {
     async fn start(config: Config) -> Daemon {
         let socket = config.socket.clone();
