@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Multicast test traffic for mgmd's demo and end-to-end tests (standard library only).
 
-  mcast.py send GROUP PORT [--count N] [--interval S] [--ttl T] [--iface IF] [--tag TEXT]
+  mcast.py send GROUP PORT [--count N] [--interval S] [--ttl T] [--iface IF] [--tag TEXT] [--bind ADDR]
   mcast.py recv GROUP PORT [--duration S] [--iface IF] [--source S] [--expect-tag TEXT]
 
 `recv` joins GROUP (source-specific with --source) on IF, counts datagrams for --duration
@@ -32,6 +32,8 @@ def send(args):
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, args.ttl)
         if args.iface:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex(args.iface))
+    if args.bind:
+        s.bind((args.bind, 0))
     for i in range(args.count):
         s.sendto(f"{args.tag} {i}".encode(), (args.group, args.port))
         time.sleep(args.interval)
@@ -108,6 +110,7 @@ def main():
     ps.add_argument("--ttl", type=int, default=8)
     ps.add_argument("--iface")
     ps.add_argument("--tag", default="mgmd-test")
+    ps.add_argument("--bind", help="source address to send from")
     pr = sub.add_parser("recv")
     pr.add_argument("group")
     pr.add_argument("port", type=int)
