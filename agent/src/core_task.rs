@@ -73,12 +73,14 @@ pub(crate) enum Input {
         routes: Vec<StaticRoute>,
         igmp: Vec<IgmpInterface>,
     },
-    /// An IGMP (from the MRT socket) or MLD packet that arrived on `ifindex`.
+    /// An IGMP (from the MRT socket) or MLD packet that arrived on `ifindex`, with the FIB
+    /// route toward each source a report names (for the (S,G) join alerts).
     IgmpPacket {
         ifindex: IfIndex,
         source: IpAddr,
         destination: IpAddr,
         payload: Vec<u8>,
+        routes: HashMap<IpAddr, Option<Route>>,
     },
 }
 
@@ -517,10 +519,11 @@ impl Core {
                 source,
                 destination,
                 payload,
+                routes,
             } => {
                 let ops = self.stats.kernel_ops;
                 self.with_igmp(now, |p, core, now| {
-                    p.handle_packet(core, now, ifindex, source, destination, &payload);
+                    p.handle_packet(core, now, ifindex, source, destination, &payload, routes);
                 });
                 if self.stats.kernel_ops > ops {
                     let samples = &mut self.stats.igmp_to_kernel;

@@ -10,14 +10,14 @@
 //! interface, which stops and later replays its memberships. Like the static protocol, the
 //! desired set is recomputed on every change ([`IgmpProtocol::sync`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use mgm_core::{
     Callback, ComponentId, ErrorCode, Family, IfIndex, InterfaceKey, MembershipFlags, Notification,
-    ProtocolHandle, ProtocolId,
+    ProtocolHandle, ProtocolId, Route, SourceGroup,
 };
 use netlink::igmp_io::{IgmpSender, MldSocket};
 use serde_json::{json, Value};
@@ -56,6 +56,50 @@ pub(crate) struct IgmpProtocol {
     pending: BTreeMap<(String, Family), String>,
     /// Families the kernel routes (IPv6 may be unavailable).
     families: Vec<Family>,
+    /// FIB route toward each source named by recent reports (looked up by the packet readers,
+    /// off the core task), for the (S,G) joins they cause. Bounded: cleared when full.
+    source_routes: HashMap<IpAddr, Option<Route>>,
+    /// The route given to the core with each (S,G) join held, given again with its leave (the
+    /// prune alert then reaches the owner that got the join alert).
+    sg_routes: HashMap<(InterfaceKey, SourceGroup), Option<Route>>,
+}
+
+/// Most sources of one report whose routes are looked up ([`report_sources`]).
+pub(crate) const REPORT_SOURCES_LIMIT: usize = 64;
+
+/// The distinct sources named by an IGMPv3 / MLDv2 report (`payload` from the IGMP / ICMPv6
+/// header on), at most `limit`: its (S,G) joins need the route toward each. Anything else,
+/// malformed input included, names none.
+pub(crate) fn report_sources(family: Family, payload: &[u8], limit: usize) -> Vec<IpAddr> {
+    use igmp::packet::{igmp::IgmpMessage, mld::MldMessage};
+    let all: Vec<IpAddr> = match family {
+        Family::Ipv4 => match IgmpMessage::decode(payload) {
+            Ok(IgmpMessage::V3Report { records }) => records
+                .into_iter()
+                .flat_map(|r| r.sources)
+                .map(IpAddr::V4)
+                .collect(),
+            _ => Vec::new(),
+        },
+        Family::Ipv6 => match MldMessage::decode(payload) {
+            Ok(MldMessage::V2Report { records }) => records
+                .into_iter()
+                .flat_map(|r| r.sources)
+                .map(IpAddr::V6)
+                .collect(),
+            _ => Vec::new(),
+        },
+    };
+    let mut sources: Vec<IpAddr> = Vec::new();
+    for source in all {
+        if sources.len() >= limit {
+            break;
+        }
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
+    sources
 }
 
 impl IgmpProtocol {
@@ -150,7 +194,9 @@ impl IgmpProtocol {
         self.sync(host, now);
     }
 
-    /// An IGMP or MLD packet that arrived on `ifindex`.
+    /// An IGMP or MLD packet that arrived on `ifindex`, with the FIB routes toward the sources
+    /// it names ([`report_sources`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn handle_packet(
         &mut self,
         host: &mut dyn Host,
@@ -159,6 +205,7 @@ impl IgmpProtocol {
         source: IpAddr,
         destination: IpAddr,
         payload: &[u8],
+        routes: HashMap<IpAddr, Option<Route>>,
     ) {
         trace!(%ifindex, %source, %destination, len = payload.len(), "IGMP/MLD packet");
         // Our own host side's reports (the router's kernel joins groups such as ff05::2 too)
@@ -170,6 +217,10 @@ impl IgmpProtocol {
         if own {
             return;
         }
+        if self.source_routes.len() + routes.len() > SOURCE_ROUTES_LIMIT {
+            self.source_routes.clear();
+        }
+        self.source_routes.extend(routes);
         self.interfaces
             .handle_packet(now, ifindex, source, destination, payload);
         self.process_outputs(host, now);
@@ -211,6 +262,8 @@ impl IgmpProtocol {
                     self.interfaces.stop(key.1, key.0);
                     // Its Leaves find no key any more: nothing to undo in the core.
                     while self.interfaces.poll_output().is_some() {}
+                    self.sg_routes
+                        .retain(|(k, _), _| (k.ifindex, k.family()) != key);
                 }
                 self.sync(host, now);
             }
@@ -412,14 +465,15 @@ impl IgmpProtocol {
             let key = out.key();
             match out.output {
                 igmp::Output::Join(scope) => {
-                    debug!(%key, %scope, "IGMP join");
+                    let rpf = self.join_route(key, scope);
+                    debug!(%key, %scope, ?rpf, "IGMP join");
                     let added = host.mgm().add_group_membership(
                         now,
                         handle,
                         scope,
                         key,
                         MembershipFlags::JOIN_STATE,
-                        None,
+                        rpf,
                     );
                     if let Err(e) = added.and_then(|()| host.settle(now)) {
                         debug!(%key, %scope, "IGMP membership not added: {e}");
@@ -427,13 +481,14 @@ impl IgmpProtocol {
                 }
                 igmp::Output::Leave(scope) => {
                     debug!(%key, %scope, "IGMP leave");
+                    let rpf = self.sg_routes.remove(&(key, scope)).flatten();
                     let deleted = host.mgm().delete_group_membership(
                         now,
                         handle,
                         scope,
                         key,
                         MembershipFlags::JOIN_STATE,
-                        None,
+                        rpf,
                     );
                     if let Err(e) = deleted.and_then(|()| host.settle(now)) {
                         debug!(%key, %scope, "IGMP membership not deleted: {e}");
@@ -463,6 +518,18 @@ impl IgmpProtocol {
                 }
             }
         }
+    }
+
+    /// The route toward the source of an (S,G) join (kept for its leave): from the reports
+    /// seen, else the one the same membership had before (a replay after Enable-IGMP).
+    fn join_route(&mut self, key: InterfaceKey, scope: SourceGroup) -> Option<Route> {
+        let source = scope.source?;
+        let route = match self.source_routes.get(&source) {
+            Some(route) => route.clone(),
+            None => self.sg_routes.get(&(key, scope)).cloned().flatten(),
+        };
+        self.sg_routes.insert((key, scope), route.clone());
+        route
     }
 
     fn status_of(&self, name: &str, families: &[Family]) -> Vec<Value> {
@@ -513,8 +580,12 @@ impl IgmpProtocol {
         }
         while self.interfaces.poll_output().is_some() {}
         self.running.clear();
+        self.sg_routes.clear();
     }
 }
+
+/// Most cached source routes ([`IgmpProtocol::handle_packet`]).
+const SOURCE_ROUTES_LIMIT: usize = 4096;
 
 /// The address to query from: IPv4 any (the first), IPv6 the link-local one.
 fn own_address(host: &mut dyn Host, ifindex: IfIndex, family: Family) -> Option<IpAddr> {
@@ -527,4 +598,56 @@ fn own_address(host: &mut dyn Host, ifindex: IfIndex, family: Family) -> Option<
             (Family::Ipv6, IpAddr::V6(v6)) => v6.segments()[0] & 0xffc0 == 0xfe80,
             _ => false,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use igmp::packet::{igmp::IgmpMessage, mld::MldMessage, GroupRecord, RecordType};
+
+    use super::*;
+
+    #[test]
+    fn report_sources_are_distinct_bounded_and_never_panic() {
+        let s = |n: u8| Ipv4Addr::new(10, 0, 0, n);
+        let report = IgmpMessage::V3Report {
+            records: vec![
+                GroupRecord {
+                    kind: RecordType::AllowNew,
+                    group: Ipv4Addr::new(232, 1, 1, 1),
+                    sources: vec![s(1), s(2), s(1)],
+                },
+                GroupRecord {
+                    kind: RecordType::IsInclude,
+                    group: Ipv4Addr::new(232, 1, 1, 2),
+                    sources: vec![s(2), s(3), s(4)],
+                },
+            ],
+        }
+        .encode();
+        let ip = |n: u8| IpAddr::V4(s(n));
+        assert_eq!(
+            report_sources(Family::Ipv4, &report, 64),
+            [ip(1), ip(2), ip(3), ip(4)]
+        );
+        assert_eq!(report_sources(Family::Ipv4, &report, 2), [ip(1), ip(2)]);
+        // Not a report of the family, truncated, empty, garbage: no sources.
+        assert!(report_sources(Family::Ipv6, &report, 64).is_empty());
+        for bytes in [&report[..report.len() - 1], &[][..], &[0xff; 40][..]] {
+            assert!(report_sources(Family::Ipv4, bytes, 64).is_empty());
+        }
+        let v6 = MldMessage::V2Report {
+            records: vec![GroupRecord {
+                kind: RecordType::AllowNew,
+                group: "ff3e::1".parse::<Ipv6Addr>().unwrap(),
+                sources: vec!["fd00::1".parse().unwrap()],
+            }],
+        }
+        .encode();
+        assert_eq!(
+            report_sources(Family::Ipv6, &v6, 64),
+            ["fd00::1".parse::<IpAddr>().unwrap()]
+        );
+    }
 }

@@ -28,7 +28,9 @@ mod kernel;
 mod static_routes;
 mod verify;
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -158,7 +160,12 @@ pub async fn run_with(
 
     tracker.spawn(link_monitor(inputs_tx.clone(), token.clone()));
     if let Some(mld) = mld {
-        tracker.spawn(mld_reader(mld, inputs_tx.clone(), token.clone()));
+        tracker.spawn(mld_reader(
+            rtnl.clone(),
+            mld,
+            inputs_tx.clone(),
+            token.clone(),
+        ));
     }
     for owner in core.kernel().owners() {
         tracker.spawn(upcall_reader(
@@ -290,11 +297,13 @@ async fn upcall_reader(
                 payload,
                 ..
             }) => {
+                let routes = source_routes(&rtnl, mgm_core::Family::Ipv4, &payload).await;
                 let packet = Input::IgmpPacket {
                     ifindex,
                     source,
                     destination,
                     payload,
+                    routes,
                 };
                 if inputs_tx.send(packet).await.is_err() {
                     break;
@@ -334,8 +343,32 @@ fn igmp_sockets(families: &[mgm_core::Family]) -> igmp_protocol::IgmpSockets {
     igmp_protocol::IgmpSockets { igmp, mld }
 }
 
+/// The FIB route toward each source an IGMPv3 / MLDv2 report names, looked up here (off the
+/// core task) for the (S,G) joins it may cause.
+async fn source_routes(
+    rtnl: &Rtnl,
+    family: mgm_core::Family,
+    payload: &[u8],
+) -> HashMap<IpAddr, Option<mgm_core::Route>> {
+    let mut routes = HashMap::new();
+    let sources =
+        igmp_protocol::report_sources(family, payload, igmp_protocol::REPORT_SOURCES_LIMIT);
+    for source in sources {
+        let route = match rtnl.route_to(source).await {
+            Ok(route) => route,
+            Err(e) => {
+                debug!(%source, "route lookup failed: {e}");
+                None
+            }
+        };
+        routes.insert(source, route);
+    }
+    routes
+}
+
 /// Read MLD messages (valid ones: link-local source, hop limit 1, router alert).
 async fn mld_reader(
+    rtnl: Arc<Rtnl>,
     socket: Arc<netlink::igmp_io::MldSocket>,
     inputs_tx: mpsc::Sender<Input>,
     token: CancellationToken,
@@ -348,11 +381,13 @@ async fn mld_reader(
         match packet {
             Ok(p) if p.is_valid() => {
                 let Some(ifindex) = p.ifindex else { continue };
+                let routes = source_routes(&rtnl, mgm_core::Family::Ipv6, &p.payload).await;
                 let input = Input::IgmpPacket {
                     ifindex,
                     source: p.source,
                     destination: p.destination,
                     payload: p.payload,
+                    routes,
                 };
                 if inputs_tx.send(input).await.is_err() {
                     break;

@@ -2108,3 +2108,76 @@ fn two_routers_elect_one_querier() {
         drop(other);
     });
 }
+
+// Given IGMPv3 on out0 only (last member query interval 100 ms) and a routing client that
+// owns in0, the interface toward the sender 10.1.1.2, with join and prune alerts,
+// When a receiver host joins (10.1.1.2, 232.1.1.2) (IP_ADD_SOURCE_MEMBERSHIP) and later drops
+// it, before any traffic (no MFE exists),
+// Then the client gets the (S,G) join alert (the route toward S names its interface) and,
+// after the leave, the (S,G) prune alert.
+#[test]
+fn igmp_ssm_join_alerts_the_upstream_owner() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("ssmalert", |ns| async move {
+        let (_sender, receiver) = topology(&ns);
+        let mut out0 = agent::config::IgmpInterface::new("out0");
+        out0.family = Some(mgm_core::Family::Ipv4);
+        out0.last_member_query_interval_ms = Some(100);
+        let daemon = Daemon::start(Config {
+            igmp_interfaces: vec![out0],
+            ..config(&ns)
+        })
+        .await;
+        let mut pim = daemon.client().await;
+        let h = register(&mut pim, 21, json!(["join_alert", "prune_alert"])).await;
+        pim.request(
+            "take_interface_ownership",
+            json!({"handle": h, "ifname": "in0", "family": "ipv4"}),
+        )
+        .await
+        .unwrap();
+        // IP_ADD_SOURCE_MEMBERSHIP = 39, IP_DROP_SOURCE_MEMBERSHIP = 40.
+        let script = "import socket, time\n\
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+            m = socket.inet_aton('232.1.1.2') + socket.inet_aton('10.1.2.2') + socket.inet_aton('10.1.1.2')\n\
+            s.setsockopt(socket.IPPROTO_IP, 39, m)\n\
+            time.sleep(1.5)\n\
+            s.setsockopt(socket.IPPROTO_IP, 40, m)\n\
+            time.sleep(1.5)\n";
+        let rcv = receiver.name.clone();
+        let host = tokio::spawn(on_thread_in(&rcv, move || {
+            Command::new("python3").args(["-c", script]).output()
+        }));
+        let joined = alert_for(&mut pim, "232.1.1.2").await;
+        assert_eq!(joined["event"], "join_alert", "{joined}");
+        assert_eq!(joined["source"], "10.1.1.2", "{joined}");
+        let pruned = alert_for(&mut pim, "232.1.1.2").await;
+        assert_eq!(pruned["event"], "prune_alert", "{pruned}");
+        assert_eq!(pruned["source"], "10.1.1.2", "{pruned}");
+        assert_eq!(pruned["iface"]["ifname"], "out0", "{pruned}");
+        let out = host.await.unwrap().expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        drop(pim);
+        daemon.stop().await;
+    });
+}
+
+/// The next event of `client` about `group` (others skipped), within 4 s.
+async fn alert_for(client: &mut Client, group: &str) -> Value {
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(4), client.next_event())
+            .await
+            .expect("an alert within 4 s")
+            .unwrap()
+            .expect("an event");
+        if event["group"] == group {
+            return event;
+        }
+    }
+}
