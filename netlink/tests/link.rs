@@ -1,13 +1,11 @@
 //! rtnetlink lookups and the interface monitor against the real kernel, in namespaces.
 
-mod common;
-
 use std::net::IpAddr;
 use std::time::Duration;
 
-use common::{should_run, veth, Netns};
 use mgm_core::{IfIndex, LinkEvent, Route};
 use netlink::link::{monitor, monitor_with_rcvbuf, Rtnl};
+use testns::{root_or_skip, Netns};
 use tokio::sync::mpsc::Receiver;
 use tokio::time::timeout;
 
@@ -41,7 +39,7 @@ fn is_link<'a>(name: &'a str) -> impl Fn(&LinkEvent) -> bool + 'a {
 
 #[test]
 fn monitor_sees_dump_then_create_down_rename_delete() {
-    if !should_run() {
+    if !root_or_skip() {
         return;
     }
     let ns = Netns::new("mon");
@@ -149,12 +147,12 @@ fn monitor_sees_dump_then_create_down_rename_delete() {
 
 #[test]
 fn route_to_neighbours_and_links() {
-    if !should_run() {
+    if !root_or_skip() {
         return;
     }
     let router = Netns::new("rt");
     let peer = Netns::new("rtp");
-    veth(&router, "r0", &peer, "eth0");
+    router.veth_to("r0", &peer, "eth0");
     router.sysctl(&[
         "net.ipv6.conf.all.accept_dad=0",
         "net.ipv6.conf.r0.accept_dad=0",
@@ -208,7 +206,7 @@ fn route_to_neighbours_and_links() {
 
 #[test]
 fn monitor_overrun_triggers_a_full_resync() {
-    if !should_run() {
+    if !root_or_skip() {
         return;
     }
     let ns = Netns::new("overrun");
