@@ -6,9 +6,7 @@
 //!
 //! Root only: skipped when not root unless CI=true, where it must run.
 
-mod netns;
-
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -20,7 +18,7 @@ use mgm_core::{
 };
 use netlink::igmp_io::{IgmpSender, MldSocket};
 use netlink::mrt::{MrtMessage, MrtSocket};
-use netns::{should_run, Netns};
+use testns::{root_or_skip, Netns, NO_DAD, NO_RP_FILTER};
 
 const PORT: u16 = 5004;
 const CYCLES: usize = 5;
@@ -203,31 +201,23 @@ async fn route(
 }
 
 fn forwarding(family: Family) {
-    if !should_run() {
+    if !root_or_skip() {
         return;
     }
     let tag = match family {
         Family::Ipv4 => "4",
         Family::Ipv6 => "6",
     };
-    let sender = Netns::new(&format!("fw{tag}-s"));
-    let router = Netns::new(&format!("fw{tag}-r"));
-    let host = Netns::new(&format!("fw{tag}-h"));
+    let sender = Netns::new(&format!("igmp-fw{tag}-s"));
+    let router = Netns::new(&format!("igmp-fw{tag}-r"));
+    let host = Netns::new(&format!("igmp-fw{tag}-h"));
     for ns in [&sender, &router, &host] {
-        ns.sysctl(&[
-            "net.ipv4.conf.all.rp_filter=0",
-            "net.ipv4.conf.default.rp_filter=0",
-        ]);
+        ns.sysctl(&NO_DAD);
+        ns.sysctl(&NO_RP_FILTER);
     }
     router.sysctl(&["net.ipv6.conf.all.forwarding=1"]);
-    sender.ip(&format!(
-        "link add name s0 type veth peer name r1 netns {}",
-        router.name
-    ));
-    router.ip(&format!(
-        "link add name r0 type veth peer name h0 netns {}",
-        host.name
-    ));
+    sender.veth_to("s0", &router, "r1");
+    router.veth_to("r0", &host, "h0");
     sender.ip("addr add 10.1.0.2/24 dev s0");
     router.ip("addr add 10.1.0.1/24 dev r1");
     router.ip("addr add 10.9.0.1/24 dev r0");
@@ -236,10 +226,6 @@ fn forwarding(family: Family) {
     router.ip("-6 addr add fd00:1::1/64 dev r1 nodad");
     router.ip("-6 addr add fd00:9::1/64 dev r0 nodad");
     host.ip("-6 addr add fd00:9::2/64 dev h0 nodad");
-    sender.ip("link set s0 up");
-    router.ip("link set r1 up");
-    router.ip("link set r0 up");
-    host.ip("link set h0 up");
     sender.ip("route add 224.0.0.0/4 dev s0");
     host.sysctl(&[
         "net.ipv4.conf.h0.force_igmp_version=3",
@@ -263,36 +249,14 @@ fn forwarding(family: Family) {
 
     let (ready, is_ready) = mpsc::channel();
     let router_stop = stop.clone();
-    let router_thread = router.spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(route(family, r0, r1, own, group, ready, router_stop))
-    });
+    let router_thread =
+        router.spawn_async(move || route(family, r0, r1, own, group, ready, router_stop));
     is_ready.recv().expect("router up");
 
     // The sender: one datagram every 5 ms carrying its send time (ns since t0).
     let sender_stop = stop.clone();
     let sender_thread = sender.spawn(move || {
-        let socket = match group {
-            IpAddr::V4(_) => {
-                let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
-                s.set_multicast_ttl_v4(8).expect("ttl");
-                s
-            }
-            IpAddr::V6(_) => {
-                let s = socket2::Socket::new(
-                    socket2::Domain::IPV6,
-                    socket2::Type::DGRAM,
-                    Some(socket2::Protocol::UDP),
-                )
-                .expect("udp6");
-                s.set_multicast_hops_v6(8).expect("hops");
-                s.set_multicast_if_v6(s0).expect("mcast if");
-                s.into()
-            }
-        };
+        let socket = testns::multicast_sender(group, s0);
         let mut sent = 0u32;
         while !sender_stop.load(Ordering::SeqCst) {
             let stamp = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -311,21 +275,7 @@ fn forwarding(family: Family) {
     let receiver = host.spawn(move || {
         let mut cycles = Vec::new();
         for _ in 0..CYCLES {
-            let socket = match group {
-                IpAddr::V4(g) => {
-                    let s = UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, PORT)))
-                        .expect("bind");
-                    s.join_multicast_v4(&g, &Ipv4Addr::new(10, 9, 0, 2))
-                        .expect("join");
-                    s
-                }
-                IpAddr::V6(g) => {
-                    let s = UdpSocket::bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, PORT)))
-                        .expect("bind");
-                    s.join_multicast_v6(&g, h0).expect("join");
-                    s
-                }
-            };
+            let socket = testns::multicast_receiver(group, PORT, h0);
             let joined = Instant::now();
             socket
                 .set_read_timeout(Some(Duration::from_millis(50)))
@@ -348,10 +298,7 @@ fn forwarding(family: Family) {
     std::thread::sleep(Duration::from_millis(100));
     stop.store(true, Ordering::SeqCst);
     let sent = sender_thread.join().expect("sender");
-    let (mut join_latency, mut leave_latency) = match router_thread.join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
+    let (mut join_latency, mut leave_latency) = testns::join(router_thread);
     let cycles = cycles.expect("receiver");
     join_latency.sort();
     leave_latency.sort();

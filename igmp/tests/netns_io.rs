@@ -6,8 +6,6 @@
 //!
 //! Root only: skipped when not root unless CI=true, where it must run.
 
-mod netns;
-
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -18,7 +16,7 @@ use igmp::{Config, Interface, Output};
 use mgm_core::{Family, IfIndex, SourceGroup, VifIndex};
 use netlink::igmp_io::{IgmpSender, MldSocket};
 use netlink::mrt::{MrtMessage, MrtSocket};
-use netns::{should_run, Lan};
+use testns::{root_or_skip, Lan};
 const WAIT: Duration = Duration::from_secs(5);
 
 fn drain(iface: &mut Interface) -> Vec<Output> {
@@ -34,7 +32,7 @@ fn igmp_report_groups(msg: &IgmpMessage) -> Vec<Ipv4Addr> {
 }
 
 fn ipv4_host_report(version: u8) {
-    if !should_run() {
+    if !root_or_skip() {
         return;
     }
     let lan = Lan::new(&format!("v4-{version}"));
@@ -46,12 +44,7 @@ fn ipv4_host_report(version: u8) {
     // The router's sockets: the MRT socket (reception) with a VIF on r0, and the sender.
     let (opened, is_open) = mpsc::channel();
     let (go, start) = mpsc::channel::<mpsc::Sender<()>>();
-    let router = lan.router.spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
+    let router = lan.router.spawn_async(move || async move {
             let mrt = MrtSocket::open(Family::Ipv4, None).expect("MRT_INIT");
             mrt.add_vif(VifIndex(0), r0).expect("vif");
             let sender = IgmpSender::open().expect("sender");
@@ -189,8 +182,7 @@ fn ipv4_host_report(version: u8) {
                 .filter(|o| matches!(o, Output::Send { destination, .. } if *destination == IpAddr::V4(group)))
                 .count();
             (elapsed, queries, processing)
-        })
-    });
+        });
     is_open.recv().expect("router sockets");
     // The host side: capture our query with its IP header, then join.
     let capture = lan.host.spawn(|| {
@@ -217,10 +209,7 @@ fn ipv4_host_report(version: u8) {
     });
     let stop = lan.host_joins(IpAddr::V4(group));
     go.send(stop).unwrap();
-    let (leave_after, specific_queries, processing) = match router.join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
+    let (leave_after, specific_queries, processing) = testns::join(router);
     eprintln!(
         "IGMPv{version}: host leave -> MGM Leave in {leave_after:?} ({processing:?} of it from \
          the leave's arrival), {specific_queries} group-specific queries"
@@ -253,7 +242,7 @@ fn igmpv3_host_report_reaches_router_and_answers_our_query() {
 }
 
 fn ipv6_host_report(version: u8) {
-    if !should_run() {
+    if !root_or_skip() {
         return;
     }
     let lan = Lan::new(&format!("v6-{version}"));
@@ -265,12 +254,7 @@ fn ipv6_host_report(version: u8) {
     let group: Ipv6Addr = "ff05::1:3".parse().unwrap();
     let (opened, is_open) = mpsc::channel();
     let (go, start) = mpsc::channel::<mpsc::Sender<()>>();
-    let router = lan.router.spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
+    let router = lan.router.spawn_async(move || async move {
             // MRT6_INIT turns IPv6 multicast forwarding on: only then does the kernel deliver
             // MLDv1 reports (sent to the group itself) to local raw sockets.
             let _mrt = MrtSocket::open(Family::Ipv6, None).expect("MRT6_INIT");
@@ -399,15 +383,11 @@ fn ipv6_host_report(version: u8) {
                 .filter(|o| matches!(o, Output::Send { destination, .. } if *destination == IpAddr::V6(group)))
                 .count();
             (left.elapsed(), queries, processing)
-        })
-    });
+        });
     is_open.recv().expect("router sockets");
     let stop = lan.host_joins(IpAddr::V6(group));
     go.send(stop).unwrap();
-    let (leave_after, specific_queries, processing) = match router.join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
+    let (leave_after, specific_queries, processing) = testns::join(router);
     eprintln!(
         "MLDv{version}: host leave -> MGM Leave in {leave_after:?} ({processing:?} of it from \
          the leave's arrival), {specific_queries} group-specific queries"
@@ -506,7 +486,7 @@ time.sleep(seconds)
 
 /// A host joins one source of an SSM group: only (S,G) is joined, never (*,G).
 fn ssm(family: Family) {
-    if !should_run() {
+    if !root_or_skip() {
         return;
     }
     let lan = Lan::new(match family {
@@ -527,82 +507,73 @@ fn ssm(family: Family) {
         ),
     };
     let (opened, is_open) = mpsc::channel();
-    let router = lan.router.spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let mut iface = Interface::new(family, r0, own, Config::default(), Instant::now());
-            drain(&mut iface);
-            let deadline = tokio::time::Instant::now() + WAIT;
-            let mut outputs = Vec::new();
-            match family {
-                Family::Ipv4 => {
-                    let mrt = MrtSocket::open(Family::Ipv4, None).expect("MRT_INIT");
-                    let sender = IgmpSender::open().expect("sender");
-                    sender.join(r0).expect("join");
-                    opened.send(()).unwrap();
-                    while outputs.is_empty() {
-                        let message = tokio::time::timeout_at(deadline, mrt.recv())
-                            .await
-                            .expect("no report within 5 s")
-                            .expect("recv");
-                        if let MrtMessage::Packet {
-                            source,
-                            destination,
-                            payload,
-                            ..
-                        } = message
-                        {
-                            iface.handle_packet(Instant::now(), source, destination, &payload);
-                            outputs.extend(drain(&mut iface));
-                        }
-                    }
-                    // The host's retransmissions: still nothing but (S,G).
-                    let more = tokio::time::Instant::now() + Duration::from_millis(700);
-                    while let Ok(message) = tokio::time::timeout_at(more, mrt.recv()).await {
-                        if let MrtMessage::Packet {
-                            source,
-                            destination,
-                            payload,
-                            ..
-                        } = message.expect("recv")
-                        {
-                            iface.handle_packet(Instant::now(), source, destination, &payload);
-                            outputs.extend(drain(&mut iface));
-                        }
-                    }
-                }
-                Family::Ipv6 => {
-                    let mld = MldSocket::open().expect("mld");
-                    mld.join(r0).expect("join");
-                    opened.send(()).unwrap();
-                    while outputs.is_empty() {
-                        let p = tokio::time::timeout_at(deadline, mld.recv())
-                            .await
-                            .expect("no report within 5 s")
-                            .expect("recv");
-                        iface.handle_packet(Instant::now(), p.source, p.destination, &p.payload);
+    let router = lan.router.spawn_async(move || async move {
+        let mut iface = Interface::new(family, r0, own, Config::default(), Instant::now());
+        drain(&mut iface);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut outputs = Vec::new();
+        match family {
+            Family::Ipv4 => {
+                let mrt = MrtSocket::open(Family::Ipv4, None).expect("MRT_INIT");
+                let sender = IgmpSender::open().expect("sender");
+                sender.join(r0).expect("join");
+                opened.send(()).unwrap();
+                while outputs.is_empty() {
+                    let message = tokio::time::timeout_at(deadline, mrt.recv())
+                        .await
+                        .expect("no report within 5 s")
+                        .expect("recv");
+                    if let MrtMessage::Packet {
+                        source,
+                        destination,
+                        payload,
+                        ..
+                    } = message
+                    {
+                        iface.handle_packet(Instant::now(), source, destination, &payload);
                         outputs.extend(drain(&mut iface));
                     }
-                    let more = tokio::time::Instant::now() + Duration::from_millis(700);
-                    while let Ok(p) = tokio::time::timeout_at(more, mld.recv()).await {
-                        let p = p.expect("recv");
-                        iface.handle_packet(Instant::now(), p.source, p.destination, &p.payload);
+                }
+                // The host's retransmissions: still nothing but (S,G).
+                let more = tokio::time::Instant::now() + Duration::from_millis(700);
+                while let Ok(message) = tokio::time::timeout_at(more, mrt.recv()).await {
+                    if let MrtMessage::Packet {
+                        source,
+                        destination,
+                        payload,
+                        ..
+                    } = message.expect("recv")
+                    {
+                        iface.handle_packet(Instant::now(), source, destination, &payload);
                         outputs.extend(drain(&mut iface));
                     }
                 }
             }
-            outputs
-        })
+            Family::Ipv6 => {
+                let mld = MldSocket::open().expect("mld");
+                mld.join(r0).expect("join");
+                opened.send(()).unwrap();
+                while outputs.is_empty() {
+                    let p = tokio::time::timeout_at(deadline, mld.recv())
+                        .await
+                        .expect("no report within 5 s")
+                        .expect("recv");
+                    iface.handle_packet(Instant::now(), p.source, p.destination, &p.payload);
+                    outputs.extend(drain(&mut iface));
+                }
+                let more = tokio::time::Instant::now() + Duration::from_millis(700);
+                while let Ok(p) = tokio::time::timeout_at(more, mld.recv()).await {
+                    let p = p.expect("recv");
+                    iface.handle_packet(Instant::now(), p.source, p.destination, &p.payload);
+                    outputs.extend(drain(&mut iface));
+                }
+            }
+        }
+        outputs
     });
     is_open.recv().expect("router sockets");
     let _host = host_joins_source(&lan, source, group, 3);
-    let outputs = match router.join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
+    let outputs = testns::join(router);
     assert_eq!(
         outputs,
         [Output::Join(SourceGroup::sg(source, group).unwrap())]

@@ -4,8 +4,6 @@
 //!
 //! Root only: skipped when not root unless CI=true, where it must run.
 
-mod netns;
-
 use std::net::IpAddr;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -14,7 +12,7 @@ use igmp::{Config, Interface, Output};
 use mgm_core::{Family, IfIndex};
 use netlink::igmp_io::{IgmpSender, MldSocket};
 use netlink::mrt::{MrtMessage, MrtSocket};
-use netns::{should_run, Lan, Netns};
+use testns::{root_or_skip, Lan, Netns};
 
 /// QI 2 s, QRI 1 s, robustness 2: OQPI = 2 x 2 + 0.5 = 4.5 s; two startup queries 0.5 s apart.
 fn config(family: Family) -> Config {
@@ -48,95 +46,89 @@ fn router(
     run_for: Duration,
 ) -> std::thread::JoinHandle<Log> {
     let ifindex = IfIndex(ns.ifindex(ifname));
-    ns.spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            enum Io {
-                V4(MrtSocket, IgmpSender),
-                V6(MldSocket),
+    ns.spawn_async(move || async move {
+        enum Io {
+            V4(MrtSocket, IgmpSender),
+            V6(MldSocket),
+        }
+        let io = match family {
+            Family::Ipv4 => {
+                let mrt = MrtSocket::open(Family::Ipv4, None).expect("MRT_INIT");
+                let sender = IgmpSender::open().expect("sender");
+                sender.join(ifindex).expect("join");
+                Io::V4(mrt, sender)
             }
-            let io = match family {
-                Family::Ipv4 => {
-                    let mrt = MrtSocket::open(Family::Ipv4, None).expect("MRT_INIT");
-                    let sender = IgmpSender::open().expect("sender");
-                    sender.join(ifindex).expect("join");
-                    Io::V4(mrt, sender)
+            Family::Ipv6 => {
+                let mld = MldSocket::open().expect("mld");
+                mld.join(ifindex).expect("join");
+                Io::V6(mld)
+            }
+        };
+        start.wait();
+        let t0 = Instant::now();
+        let end = t0 + run_for;
+        let mut iface = Interface::new(family, ifindex, own, config(family), t0);
+        let mut queries = Vec::new();
+        loop {
+            while let Some(output) = iface.poll_output() {
+                if let Output::Send {
+                    destination,
+                    payload,
+                } = output
+                {
+                    queries.push(t0.elapsed());
+                    match (&io, destination) {
+                        (Io::V4(_, sender), IpAddr::V4(d)) => {
+                            sender.send(ifindex, d, &payload).expect("send")
+                        }
+                        (Io::V6(mld), IpAddr::V6(d)) => {
+                            mld.send(ifindex, d, &payload).expect("send")
+                        }
+                        _ => unreachable!("family mismatch"),
+                    }
                 }
-                Family::Ipv6 => {
-                    let mld = MldSocket::open().expect("mld");
-                    mld.join(ifindex).expect("join");
-                    Io::V6(mld)
+            }
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            let wake = iface.poll_timeout().unwrap_or(end).min(end);
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(wake));
+            let packet = async {
+                match &io {
+                    Io::V4(mrt, _) => match mrt.recv().await.expect("recv") {
+                        MrtMessage::Packet {
+                            source,
+                            destination,
+                            payload,
+                            ..
+                        } => Some((source, destination, payload)),
+                        MrtMessage::Upcall(_) => None,
+                    },
+                    Io::V6(mld) => {
+                        let p = mld.recv().await.expect("recv");
+                        Some((p.source, p.destination, p.payload))
+                    }
                 }
             };
-            start.wait();
-            let t0 = Instant::now();
-            let end = t0 + run_for;
-            let mut iface = Interface::new(family, ifindex, own, config(family), t0);
-            let mut queries = Vec::new();
-            loop {
-                while let Some(output) = iface.poll_output() {
-                    if let Output::Send {
-                        destination,
-                        payload,
-                    } = output
-                    {
-                        queries.push(t0.elapsed());
-                        match (&io, destination) {
-                            (Io::V4(_, sender), IpAddr::V4(d)) => {
-                                sender.send(ifindex, d, &payload).expect("send")
-                            }
-                            (Io::V6(mld), IpAddr::V6(d)) => {
-                                mld.send(ifindex, d, &payload).expect("send")
-                            }
-                            _ => unreachable!("family mismatch"),
-                        }
+            tokio::select! {
+                received = packet => {
+                    if let Some((source, destination, payload)) = received {
+                        iface.handle_packet(Instant::now(), source, destination, &payload);
                     }
                 }
-                let now = Instant::now();
-                if now >= end {
-                    break;
-                }
-                let wake = iface.poll_timeout().unwrap_or(end).min(end);
-                let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(wake));
-                let packet = async {
-                    match &io {
-                        Io::V4(mrt, _) => match mrt.recv().await.expect("recv") {
-                            MrtMessage::Packet {
-                                source,
-                                destination,
-                                payload,
-                                ..
-                            } => Some((source, destination, payload)),
-                            MrtMessage::Upcall(_) => None,
-                        },
-                        Io::V6(mld) => {
-                            let p = mld.recv().await.expect("recv");
-                            Some((p.source, p.destination, p.payload))
-                        }
-                    }
-                };
-                tokio::select! {
-                    received = packet => {
-                        if let Some((source, destination, payload)) = received {
-                            iface.handle_packet(Instant::now(), source, destination, &payload);
-                        }
-                    }
-                    () = sleep => iface.handle_timeout(Instant::now()),
-                }
+                () = sleep => iface.handle_timeout(Instant::now()),
             }
-            Log {
-                queries,
-                querier_at_end: iface.is_querier(),
-            }
-        })
+        }
+        Log {
+            queries,
+            querier_at_end: iface.is_querier(),
+        }
     })
 }
 
 fn election(family: Family) {
-    if !should_run() {
+    if !root_or_skip() {
         return;
     }
     let lan = Lan::new(match family {
