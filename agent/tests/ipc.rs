@@ -1,120 +1,21 @@
-//! mgmd's IPC end to end: `agent::run` inside its own network namespace (entered with `setns`
-//! on a dedicated thread running a current-thread runtime), veths made with `ip -n`, driven
-//! through `agent::client::Client`. Root only; skipped without root unless CI=true.
+//! mgmd's IPC end to end: `agent::run` inside its own network namespace (`testns::in_netns`:
+//! entered with `setns` on a dedicated thread running a current-thread runtime), veths made
+//! with `ip -n`, driven through `agent::client::Client`. Root only; skipped without root unless
+//! CI=true.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use agent::client::{Client, ClientError};
 use agent::Config;
 use serde_json::{json, Value};
+use testns::{
+    in_netns, ip_batch, on_thread_in, root_or_skip, veth_pair, Netns, NO_DAD, NO_RP_FILTER,
+};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::oneshot;
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn root_or_skip() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "kernel tests must run as root under CI"
-    );
-    eprintln!("skipped: needs root (network namespaces)");
-    false
-}
-
-/// A uniquely named network namespace, deleted on drop (even when the test fails).
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("mgmt-{}-{n}-{tag}", std::process::id());
-        run_ip(&["netns", "add", &name]);
-        Netns { name }
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn run_ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip runs");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `ip -batch` inside the namespace.
-fn ip_batch(ns: &str, lines: &[String]) {
-    use std::io::Write;
-    let mut child = Command::new("ip")
-        .args(["-n", ns, "-batch", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("ip runs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(lines.join("\n").as_bytes()).expect("write");
-    drop(stdin);
-    let out = child.wait_with_output().expect("ip waits");
-    assert!(
-        out.status.success(),
-        "ip -batch: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A veth pair `a`/`b`, both up, in `ns`.
-fn veth(ns: &str, a: &str, b: &str) {
-    ip_batch(
-        ns,
-        &[
-            format!("link add name {a} type veth peer name {b}"),
-            format!("link set {a} up"),
-            format!("link set {b} up"),
-        ],
-    );
-}
-
-/// Run `body` on a thread inside a fresh namespace, with a current-thread runtime.
-fn in_netns<F, Fut>(tag: &str, body: F)
-where
-    F: FnOnce(String) -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    let ns = Netns::new(tag);
-    let name = ns.name.clone();
-    let thread = std::thread::spawn(move || {
-        let file = std::fs::File::open(format!("/run/netns/{name}")).expect("netns file");
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(body(name));
-    });
-    let result = thread.join();
-    drop(ns);
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 /// A running mgmd (inside the current namespace).
 struct Daemon {
@@ -235,8 +136,8 @@ fn register_own_and_bad_requests() {
         return;
     }
     in_netns("errors", |ns| async move {
-        veth(&ns, "a0", "b0");
-        veth(&ns, "a1", "b1");
+        veth_pair(&ns, "a0", "b0");
+        veth_pair(&ns, "a1", "b1");
         let daemon = Daemon::start(config(&ns)).await;
         let mut c = daemon.client().await;
         let hello = c
@@ -449,7 +350,7 @@ fn disconnect_is_forced_cleanup() {
         return;
     }
     in_netns("disconnect", |ns| async move {
-        veth(&ns, "a0", "b0");
+        veth_pair(&ns, "a0", "b0");
         let daemon = Daemon::start(config(&ns)).await;
         let mut c = daemon.client().await;
         let h = register(&mut c, 21, json!(["join_alert"])).await;
@@ -617,7 +518,7 @@ fn static_route_waits_for_its_interfaces() {
         return;
     }
     in_netns("static", |ns| async move {
-        veth(&ns, "out0", "peer0");
+        veth_pair(&ns, "out0", "peer0");
         let daemon = Daemon::start(config(&ns)).await;
         let mut c = daemon.client().await;
         let added = c
@@ -636,7 +537,7 @@ fn static_route_waits_for_its_interfaces() {
                 .contains("in0"),
             "{shown}"
         );
-        veth(&ns, "in0", "peer1");
+        veth_pair(&ns, "in0", "peer1");
         let socket = daemon.socket.clone();
         wait_until("route installed", || {
             let socket = socket.clone();
@@ -723,7 +624,7 @@ fn slow_client_is_disconnected() {
         return;
     }
     in_netns("slow", |ns| async move {
-        veth(&ns, "a0", "b0");
+        veth_pair(&ns, "a0", "b0");
         let daemon = Daemon::start(Config {
             event_queue: 2,
             ..config(&ns)
@@ -788,7 +689,7 @@ fn leftovers_of_a_previous_run_are_reconciled() {
     }
     in_netns("leftover", |ns| async move {
         use mgm_core::{Family, IfIndex, VifIndex, VifSet};
-        veth(&ns, "a0", "b0");
+        veth_pair(&ns, "a0", "b0");
         let index = |name: &str| IfIndex(nix::net::if_::if_nametoindex(name).expect("ifindex"));
         {
             let old = netlink::mrt::MrtSocket::open_static(Family::Ipv4, None).expect("socket");
@@ -827,43 +728,12 @@ fn leftovers_of_a_previous_run_are_reconciled() {
     });
 }
 
-/// Start `f` now on a new thread inside namespace `ns`; the returned future yields its result
-/// without blocking the runtime (mgmd runs on it).
-fn on_thread_in<T, F>(ns: &str, f: F) -> impl Future<Output = T> + Send + 'static
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    let (tx, rx) = oneshot::channel();
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(path).expect("netns file");
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        let _ = tx.send(f());
-    });
-    async move { rx.await.expect("thread result") }
-}
-
-/// Join `group` on 10.1.2.2 and count datagrams on `port` for `seconds`.
+/// Join `group` on eth0 and count datagrams on `port` for `seconds`.
 fn receive(group: &str, port: u16, seconds: f64) -> usize {
-    use std::net::{Ipv4Addr, UdpSocket};
-    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).expect("bind");
-    let group: Ipv4Addr = group.parse().expect("group");
-    socket
-        .join_multicast_v4(&group, &"10.1.2.2".parse().expect("addr"))
-        .expect("join");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
-    let deadline = std::time::Instant::now() + Duration::from_secs_f64(seconds);
-    let mut count = 0;
-    let mut buf = [0u8; 2048];
-    while std::time::Instant::now() < deadline {
-        if socket.recv(&mut buf).is_ok() {
-            count += 1;
-        }
-    }
-    count
+    let group = group.parse().expect("group");
+    let ifindex = nix::net::if_::if_nametoindex("eth0").expect("eth0");
+    let socket = testns::multicast_receiver(group, port, ifindex);
+    testns::count_received(&socket, usize::MAX, Duration::from_secs_f64(seconds))
 }
 
 /// Send `count` datagrams to `group:port`, 50 ms apart, TTL 8.
@@ -878,25 +748,13 @@ fn send(group: &str, port: u16, count: usize) {
 }
 
 /// Sender | router | receiver: `S` eth0 10.1.1.2 -- in0 10.1.1.1 [router] out0 10.1.2.1 --
-/// eth0 10.1.2.2 `C`. Returns the two outer namespaces (dropped = deleted).
+/// eth0 10.1.2.2 `C`. Returns the two outer namespaces (`lo` up; dropped = deleted).
 fn topology(router: &str) -> (Netns, Netns) {
     let sender = Netns::new("snd");
     let receiver = Netns::new("rcv");
     // No IPv6 duplicate address detection: link-local addresses usable at once (MLD needs them).
     for ns in [router, &sender.name, &receiver.name] {
-        let sysctl = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.all.accept_dad=0",
-                "net.ipv6.conf.default.accept_dad=0",
-            ])
-            .status()
-            .expect("sysctl");
-        assert!(sysctl.success());
+        testns::sysctl(ns, &NO_DAD);
     }
     ip_batch(
         router,
@@ -924,28 +782,20 @@ fn topology(router: &str) -> (Netns, Netns) {
             &[
                 format!("addr add {addr} dev eth0"),
                 "link set eth0 up".into(),
-                "link set lo up".into(),
                 format!("route add default via {gw}"),
             ],
         );
     }
     ip_batch(&sender.name, &["route add 224.0.0.0/4 dev eth0".into()]);
-    let sysctl = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            router,
-            "sysctl",
-            "-qw",
-            "net.ipv4.conf.all.rp_filter=0",
-            "net.ipv4.conf.default.rp_filter=0",
+    testns::sysctl(router, &NO_RP_FILTER);
+    testns::sysctl(
+        router,
+        &[
             "net.ipv4.conf.in0.rp_filter=0",
             "net.ipv4.conf.out0.rp_filter=0",
             "net.ipv4.ip_forward=1",
-        ])
-        .status()
-        .expect("sysctl");
-    assert!(sysctl.success());
+        ],
+    );
     (sender, receiver)
 }
 
@@ -1111,8 +961,8 @@ fn next_hop_keys_and_interface_deletion() {
         return;
     }
     in_netns("nexthop", |ns| async move {
-        veth(&ns, "a0", "b0");
-        veth(&ns, "c0", "d0");
+        veth_pair(&ns, "a0", "b0");
+        veth_pair(&ns, "c0", "d0");
         ip_batch(
             &ns,
             &["neigh add 10.7.7.7 lladdr 02:00:00:00:00:07 dev a0 nud permanent".into()],
@@ -1150,7 +1000,7 @@ fn next_hop_keys_and_interface_deletion() {
         )
         .await
         .unwrap();
-        run_ip(&["-n", &ns, "link", "del", "a0"]);
+        testns::ip(&ns, "link del a0");
         let mut deleted = Vec::new();
         while deleted.len() < 2 {
             let event = tokio::time::timeout(Duration::from_secs(3), c.next_event())
@@ -1195,7 +1045,7 @@ fn sighup_reloads_static_routes() {
         return;
     }
     in_netns("sighup", |ns| async move {
-        veth(&ns, "a0", "b0");
+        veth_pair(&ns, "a0", "b0");
         let file = std::env::temp_dir().join(format!("{ns}.toml"));
         let route = |group: &str| {
             format!("[[static]]\nfrom = \"a0\"\ngroup = \"{group}\"\nto = [\"b0\"]\n")
@@ -1247,27 +1097,6 @@ fn sighup_reloads_static_routes() {
     });
 }
 
-/// Join `group` on the interface `eth0` and count IPv6 datagrams on `port` for `seconds`.
-fn receive_v6(group: &str, port: u16, seconds: f64) -> usize {
-    use std::net::{Ipv6Addr, UdpSocket};
-    let socket = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)).expect("bind");
-    let group: Ipv6Addr = group.parse().expect("group");
-    let ifindex = nix::net::if_::if_nametoindex("eth0").expect("eth0");
-    socket.join_multicast_v6(&group, ifindex).expect("join");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
-    let deadline = std::time::Instant::now() + Duration::from_secs_f64(seconds);
-    let mut count = 0;
-    let mut buf = [0u8; 2048];
-    while std::time::Instant::now() < deadline {
-        if socket.recv(&mut buf).is_ok() {
-            count += 1;
-        }
-    }
-    count
-}
-
 // Given an IPC client owning in0 and out0 for IPv6 with a (*,G) membership for ff1e::1:2 on
 // out0,
 // When a sender behind in0 sends to the group (hop limit 8),
@@ -1294,18 +1123,7 @@ fn ipv6_client_membership_forwards_traffic() {
             &receiver.name,
             &["addr add fd00:1:2::2/64 dev eth0 nodad".into()],
         );
-        let sysctl = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.all.forwarding=1",
-            ])
-            .status()
-            .expect("sysctl");
-        assert!(sysctl.success());
+        testns::sysctl(&ns, &["net.ipv6.conf.all.forwarding=1"]);
         let daemon = Daemon::start(config(&ns)).await;
         let mut c = daemon.client().await;
         register(&mut c, 21, json!([])).await;
@@ -1327,7 +1145,7 @@ fn ipv6_client_membership_forwards_traffic() {
         .unwrap();
 
         let rcv = receiver.name.clone();
-        let counting = tokio::spawn(on_thread_in(&rcv, || receive_v6("ff1e::1:2", 5002, 2.5)));
+        let counting = tokio::spawn(on_thread_in(&rcv, || receive("ff1e::1:2", 5002, 2.5)));
         tokio::time::sleep(Duration::from_millis(200)).await;
         let script = "import socket, time\n\
             s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n\
@@ -1391,7 +1209,7 @@ fn mgmctl_commands_and_verify_differences() {
         return;
     }
     in_netns("mgmctl", |ns| async move {
-        veth(&ns, "a0", "b0");
+        veth_pair(&ns, "a0", "b0");
         let daemon = Daemon::start(config(&ns)).await;
         let socket = daemon.socket.clone();
         let (code, out, err) = mgmctl(
@@ -1457,7 +1275,7 @@ fn mgmctl_commands_and_verify_differences() {
         let (code, out, err) = mgmctl(&socket, &["igmp", "enable", "a0", "--family", "ipv4"]).await;
         assert_eq!(code, 0, "{out}{err}");
         assert_eq!(out.trim(), "a0 ipv4: pending (a0 has no IPv4 address)");
-        run_ip(&["-n", &ns, "addr", "add", "10.9.0.1/24", "dev", "a0"]);
+        testns::ip(&ns, "addr add 10.9.0.1/24 dev a0");
         let s = socket.clone();
         wait_until("IGMP running", || {
             let s = s.clone();
@@ -1490,7 +1308,7 @@ fn non_default_table() {
         return;
     }
     in_netns("table", |ns| async move {
-        veth(&ns, "a0", "b0");
+        veth_pair(&ns, "a0", "b0");
         let daemon = Daemon::start(Config {
             table: Some(100),
             ..config(&ns)
@@ -1587,11 +1405,7 @@ fn igmp_host_join(version: u8, explicit_tracking: bool) {
             "net.ipv4.conf.eth0.force_igmp_version={}",
             if version == 3 { 0 } else { version }
         );
-        let sysctl = Command::new("ip")
-            .args(["netns", "exec", &receiver.name, "sysctl", "-qw", &force])
-            .status()
-            .expect("sysctl");
-        assert!(sysctl.success());
+        testns::sysctl(&receiver.name, &[&force]);
         let mut out0 = agent::config::IgmpInterface::new("out0");
         out0.family = Some(mgm_core::Family::Ipv4);
         out0.explicit_tracking = explicit_tracking;
@@ -1680,11 +1494,7 @@ fn mld_host_join(version: u8) {
             "net.ipv6.conf.eth0.force_mld_version={}",
             if version == 2 { 0 } else { version }
         );
-        let sysctl = Command::new("ip")
-            .args(["netns", "exec", &receiver.name, "sysctl", "-qw", &force])
-            .status()
-            .expect("sysctl");
-        assert!(sysctl.success());
+        testns::sysctl(&receiver.name, &[&force]);
         ip_batch(
             &ns,
             &[
@@ -1694,18 +1504,7 @@ fn mld_host_join(version: u8) {
         );
         ip_batch(&sender.name, &["addr add fd00:1:1::2/64 dev eth0".into()]);
         ip_batch(&receiver.name, &["addr add fd00:1:2::2/64 dev eth0".into()]);
-        let sysctl = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.all.forwarding=1",
-            ])
-            .status()
-            .expect("sysctl");
-        assert!(sysctl.success());
+        testns::sysctl(&ns, &["net.ipv6.conf.all.forwarding=1"]);
         let mut settings = Vec::new();
         for name in ["in0", "out0"] {
             let mut s = agent::config::IgmpInterface::new(name);
@@ -1736,7 +1535,7 @@ fn mld_host_join(version: u8) {
         .await;
 
         let rcv = receiver.name.clone();
-        let counting = tokio::spawn(on_thread_in(&rcv, || receive_v6("ff1e::1:2", 5002, 2.5)));
+        let counting = tokio::spawn(on_thread_in(&rcv, || receive("ff1e::1:2", 5002, 2.5)));
         wait_until("the MLD membership", || {
             let socket = socket.clone();
             async move { groups_of(&socket, 10).await == ["ff1e::1:2@out0"] }
@@ -1998,7 +1797,7 @@ fn igmp_membership_expires_without_reports() {
         .await;
         // Let a query round pass, then silence the host.
         tokio::time::sleep(Duration::from_millis(1200)).await;
-        run_ip(&["-n", &receiver.name, "link", "set", "eth0", "down"]);
+        testns::ip(&receiver.name, "link set eth0 down");
         let silent = std::time::Instant::now();
         wait_until("the membership to expire", || {
             let socket = socket.clone();
