@@ -43,9 +43,7 @@ fn monitor_sees_dump_then_create_down_rename_delete() {
         return;
     }
     let ns = Netns::new("mon");
-    ns.ip("link add name pre0 type veth peer name pre1");
-    ns.ip("link set pre0 up");
-    ns.ip("link set pre1 up");
+    ns.veth_pair("pre0", "pre1");
     ns.ip("addr add 10.4.0.1/24 dev pre0");
     let pre0 = ns.ifindex("pre0");
     let name = ns.name.clone();
@@ -70,15 +68,7 @@ fn monitor_sees_dump_then_create_down_rename_delete() {
         );
 
         // Changes after start.
-        let ip_cmd = |args: &str| {
-            let status = std::process::Command::new("ip")
-                .arg("-n")
-                .arg(&name)
-                .args(args.split_whitespace())
-                .status()
-                .unwrap();
-            assert!(status.success(), "ip {args}");
-        };
+        let ip_cmd = |args: &str| testns::ip(&name, args);
         ip_cmd("link add name new0 type veth peer name new1");
         let LinkEvent::Link(new0) = expect(&mut rx, "new0 created", is_link("new0")).await else {
             unreachable!()
@@ -223,19 +213,11 @@ fn monitor_overrun_triggers_a_full_resync() {
         // While the monitor is stuck on the full channel (and this thread blocks in `ip`), the
         // kernel queues far more notifications than a minimal buffer holds.
         // 40 pairs created, the first 20 deleted again.
-        let mut batch: String = (0..40)
-            .map(|i| format!("link add name ov{i} type veth peer name ow{i}\n"))
+        let mut batch: Vec<String> = (0..40)
+            .map(|i| format!("link add name ov{i} type veth peer name ow{i}"))
             .collect();
-        batch.extend((0..20).map(|i| format!("link del ov{i}\n")));
-        let path = std::env::temp_dir().join(format!("{name}.batch"));
-        std::fs::write(&path, batch).unwrap();
-        let status = std::process::Command::new("ip")
-            .args(["-n", &name, "-batch"])
-            .arg(&path)
-            .status()
-            .unwrap();
-        let _ = std::fs::remove_file(&path);
-        assert!(status.success());
+        batch.extend((0..20).map(|i| format!("link del ov{i}")));
+        testns::ip_batch(&name, &batch);
         expect(&mut rx, "ResyncBegin", |e| *e == LinkEvent::ResyncBegin).await;
         // The resync dump announces every interface, then ends.
         let mut seen = std::collections::BTreeSet::new();

@@ -268,9 +268,7 @@ fn static_entries_survive_the_owner() {
         return;
     }
     let ns = Netns::new("static");
-    ns.ip("link add name a0 type veth peer name a1");
-    ns.ip("link set a0 up");
-    ns.ip("link set a1 up");
+    ns.veth_pair("a0", "a1");
     let a0 = ns.ifindex("a0");
     let a1 = ns.ifindex("a1");
     let s = IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9));
@@ -339,9 +337,7 @@ fn other_table_is_dumped_separately() {
         return;
     }
     let ns = Netns::new("table");
-    ns.ip("link add name a0 type veth peer name a1");
-    ns.ip("link set a0 up");
-    ns.ip("link set a1 up");
+    ns.veth_pair("a0", "a1");
     let a0 = ns.ifindex("a0");
     let a1 = ns.ifindex("a1");
     ns.block_on(move || async move {
@@ -493,9 +489,7 @@ fn kernel_drops_the_vif_of_a_deleted_interface() {
         return;
     }
     let ns = Netns::new("vifdel");
-    ns.ip("link add name a0 type veth peer name a1");
-    ns.ip("link set a0 up");
-    ns.ip("link set a1 up");
+    ns.veth_pair("a0", "a1");
     let a0 = ns.ifindex("a0");
     let a1 = ns.ifindex("a1");
     let name = ns.name.clone();

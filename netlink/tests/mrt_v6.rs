@@ -177,9 +177,7 @@ fn v6_static_entries_survive_the_owner() {
         return;
     }
     let ns = Netns::new("static6");
-    ns.ip("link add name a0 type veth peer name a1");
-    ns.ip("link set a0 up");
-    ns.ip("link set a1 up");
+    ns.veth_pair("a0", "a1");
     let a0 = ns.ifindex("a0");
     let a1 = ns.ifindex("a1");
     ns.block_on(move || async move {

@@ -5,7 +5,8 @@
 //! runs inside a namespace on a dedicated thread that `setns`-ed into it ([`Netns::spawn`],
 //! [`Netns::spawn_async`], [`in_netns`], [`on_thread_in`]): the test's own thread never leaves
 //! the host namespace, and the host's interfaces and multicast routing tables are never
-//! touched.
+//! touched. (Read `/sys/class/net` through [`Netns::ifindex`] or `ip netns exec`, not from such
+//! a thread: sysfs shows the namespace of whoever mounted it.)
 //!
 //! Kernel tests start with [`root_or_skip`]: without root they are skipped, except under
 //! `CI=true`, where they fail.
@@ -18,8 +19,9 @@
 //! let b = testns::Netns::new("demo-b");
 //! a.veth_to("a0", &b, "b0");
 //! a.ip("addr add 10.7.0.1/24 dev a0");
-//! let up = a.block_on(|| async { std::fs::read_to_string("/sys/class/net/a0/operstate") });
-//! assert!(up.is_ok());
+//! // 10.7.0.1 exists only inside `a`: binding to it works on a thread there.
+//! let bound = a.block_on(|| async { tokio::net::UdpSocket::bind("10.7.0.1:0").await.is_ok() });
+//! assert!(bound);
 //! // `a` and `b` are deleted here, and on any panic above.
 //! ```
 
@@ -147,6 +149,11 @@ impl Netns {
         ));
         self.ip(&format!("link set {ifname} up"));
         peer.ip(&format!("link set {peer_ifname} up"));
+    }
+
+    /// A veth pair with both ends, `a` and `b`, in this namespace, both up ([`veth_pair`]).
+    pub fn veth_pair(&self, a: &str, b: &str) {
+        veth_pair(&self.name, a, b);
     }
 
     /// The text of `/proc/net/<file>` of the namespace.
