@@ -8,9 +8,10 @@
 //!  MLD reader -------MLD packet---->|                    |----> queries -> IGMP / MLD socket
 //!  IPC connections --Request------->|                    |<---- reply (oneshot) per request
 //!                  --Disconnected-->|                    |
-//!  SIGHUP ----------Reload--------->+--------------------+
+//!  SIGHUP ----------Reload--------->|                    |
+//!  counter poller --Counters------->+--------------------+
 //!                  (one bounded channel)  ^ sleep_until(earliest Mgm / IGMP deadline)
-//!                                         ^ counter poll interval, shutdown token
+//!                                         ^ shutdown token
 //! ```
 //!
 //! After every call into the core the queued actions are drained at once ([`Core::settle`]):
@@ -68,6 +69,9 @@ pub(crate) enum Input {
         upcall: Upcall,
         route: Option<Route>,
     },
+    /// The kernel counters of every resolved MFC entry of our tables, read with one rtnetlink
+    /// dump per family by the counter poller (off the core task), every `counter_interval`.
+    Counters(Vec<MfcCounters>),
     /// SIGHUP: the config file's static routes.
     Reload {
         routes: Vec<StaticRoute>,
@@ -82,6 +86,15 @@ pub(crate) enum Input {
         payload: Vec<u8>,
         routes: HashMap<IpAddr, Option<Route>>,
     },
+}
+
+/// The counters of one kernel MFC entry.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MfcCounters {
+    pub family: Family,
+    pub source: IpAddr,
+    pub group: IpAddr,
+    pub counters: mgm_core::MfeCounters,
 }
 
 /// Look-ups done by the connection task before the request reaches the core.
@@ -510,6 +523,7 @@ impl Core {
                 }
             }
             Input::Link(event) => self.handle_link(now, event),
+            Input::Counters(entries) => self.handle_counters(now, entries),
             Input::Reload { routes, igmp } => {
                 self.with_statics(now, |statics, core, now| statics.reload(core, now, &routes));
                 self.with_igmp(now, |p, core, now| p.reload(core, now, &igmp));
@@ -566,22 +580,13 @@ impl Core {
         }
     }
 
-    /// Read the kernel counters of every installed MFE.
-    pub fn poll_counters(&mut self, now: Instant) {
+    /// Counters read by the poller: traffic since the last report refreshes an MFE's expiry
+    /// (`Mgm::handle_counters`; entries the core does not know are ignored there).
+    pub fn handle_counters(&mut self, now: Instant, entries: Vec<MfcCounters>) {
         self.stats.counter_polls += 1;
-        for family in self.kernel.families() {
-            for mfe in self.all_mfes(now, family) {
-                if !mfe.installed {
-                    continue;
-                }
-                match self.kernel.sg_counters(family, mfe.source, mfe.group) {
-                    Ok(counters) => {
-                        self.mgm
-                            .handle_counters(now, family, mfe.source, mfe.group, counters);
-                    }
-                    Err(e) => debug!(source = %mfe.source, group = %mfe.group, "counters: {e}"),
-                }
-            }
+        for e in entries {
+            self.mgm
+                .handle_counters(now, e.family, e.source, e.group, e.counters);
         }
         if let Err(e) = self.settle(now) {
             debug!("after counters: {e}");
@@ -1416,14 +1421,11 @@ fn scope_json(scope: &SourceGroup) -> Value {
 pub(crate) async fn run(
     mut core: Core,
     mut inputs_rx: mpsc::Receiver<Input>,
-    counter_interval: Duration,
     shutdown: CancellationToken,
 ) -> Core {
     let far = || tokio::time::Instant::now() + Duration::from_secs(86_400);
     let sleep = tokio::time::sleep_until(far());
     tokio::pin!(sleep);
-    let mut counters = tokio::time::interval(counter_interval);
-    counters.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
@@ -1433,7 +1435,6 @@ pub(crate) async fn run(
                 None => break,
             },
             () = &mut sleep => {}
-            _ = counters.tick() => core.poll_counters(Instant::now()),
         }
         // Fire due timers (also when another branch won the race with the sleep).
         let now = Instant::now();

@@ -3,10 +3,9 @@
 //! through which every VIF and MFC entry is installed, so that the entries are
 //! `VIFF_STATIC` / `MFC_STATIC` and survive a crash of mgmd (spec C.3, C.8; docs/agent.md).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use mgm_core::{ErrorCode, Family, IfIndex, KernelOp, MfeCounters, MgmError, VifIndex};
+use mgm_core::{ErrorCode, Family, IfIndex, KernelOp, MgmError, VifIndex};
 use netlink::dump::{mfc_dump, vif_dump};
 use netlink::link::Rtnl;
 use netlink::mrt::MrtSocket;
@@ -125,17 +124,12 @@ impl Kernel {
             .map_err(KernelError::Netlink)
     }
 
-    /// `SIOCGETSGCNT` for one entry.
-    pub fn sg_counters(
-        &self,
-        family: Family,
-        source: IpAddr,
-        group: IpAddr,
-    ) -> Result<MfeCounters, KernelError> {
-        self.sockets(family)?
-            .owner
-            .sg_counters(source, group)
-            .map_err(KernelError::Netlink)
+    /// (family, table) of every available family, for the counter poller.
+    pub fn tables(&self) -> Vec<(Family, u32)> {
+        self.families()
+            .into_iter()
+            .map(|f| (f, self.table(f)))
+            .collect()
     }
 
     /// The owner sockets, for the upcall readers.

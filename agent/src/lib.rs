@@ -195,10 +195,15 @@ pub async fn run_with(
             token.clone(),
         ));
     }
-    drop(inputs_tx);
-
     let interval = Duration::from_secs(config.counter_interval.max(1));
-    let mut core_task = tokio::spawn(core_task::run(core, inputs_rx, interval, token.clone()));
+    tracker.spawn(counter_thread(
+        core.kernel().tables(),
+        inputs_tx.clone(),
+        interval,
+        token.clone(),
+    ));
+    drop(inputs_tx);
+    let mut core_task = tokio::spawn(core_task::run(core, inputs_rx, token.clone()));
 
     let core = tokio::select! {
         () = shutdown => {
@@ -233,6 +238,81 @@ pub async fn run_with(
     server::remove(&config.socket);
     info!("stopped");
     result
+}
+
+/// Run [`counter_poller`] on a thread of its own (with its own runtime, in this thread's network
+/// namespace): decoding a large MFC dump takes CPU time that must not delay the core task,
+/// which shares the daemon's single-threaded runtime. Ends when `token` is cancelled.
+async fn counter_thread(
+    tables: Vec<(mgm_core::Family, u32)>,
+    inputs_tx: mpsc::Sender<Input>,
+    interval: Duration,
+    token: CancellationToken,
+) {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("mgmd-counters".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(counter_poller(tables, inputs_tx, interval, token)),
+                Err(e) => error!("cannot start the counter poller's runtime: {e}"),
+            }
+            let _ = done_tx.send(());
+        });
+    match spawned {
+        Ok(_) => {
+            let _ = done_rx.await;
+        }
+        Err(e) => error!("cannot start the counter poller thread: {e}"),
+    }
+}
+
+/// Every `interval`, read the counters of every MFC entry of our tables with one rtnetlink dump
+/// per family (its own rtnetlink socket: a large dump does not delay the connections' look-ups)
+/// and hand them to the core as one input. The core task never waits for the kernel here.
+async fn counter_poller(
+    tables: Vec<(mgm_core::Family, u32)>,
+    inputs_tx: mpsc::Sender<Input>,
+    interval: Duration,
+    token: CancellationToken,
+) {
+    let rtnl = match Rtnl::new() {
+        Ok(rtnl) => rtnl,
+        Err(e) => {
+            error!("cannot open rtnetlink for the counter poller; MFEs expire without traffic checks: {e}");
+            return;
+        }
+    };
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is immediate: nothing is installed yet
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let mut entries = Vec::new();
+        for (family, table) in &tables {
+            match netlink::dump::mfc_dump(&rtnl, *family, *table).await {
+                Ok(mfes) => entries.extend(mfes.into_iter().filter(|m| m.resolved).map(|m| {
+                    core_task::MfcCounters {
+                        family: m.family,
+                        source: m.source,
+                        group: m.group,
+                        counters: m.counters,
+                    }
+                })),
+                Err(e) => warn!(%family, "reading the MFC counters: {e}"),
+            }
+        }
+        tokio::select! {
+            () = token.cancelled() => return,
+            sent = inputs_tx.send(Input::Counters(entries)) => if sent.is_err() { return },
+        }
+    }
 }
 
 /// Run the rtnetlink monitor and forward its events to the core's input.
