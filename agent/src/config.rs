@@ -7,6 +7,7 @@
 //! counter_interval = 10           # seconds between kernel counter polls
 //! callback_deadline_ms = 200      # how long an RPF / creation-alert answer may hold a flow
 //! mfe_timeout = 900               # seconds an idle MFE lives
+//! event_queue = 1024              # events queued per client (1..=1048576) before it is dropped
 //!
 //! [[static]]
 //! from = "eth0"
@@ -62,6 +63,9 @@ pub struct Config {
     #[serde(skip)]
     pub path: Option<PathBuf>,
 }
+
+/// The longest per-client event queue (`event_queue`).
+pub const MAX_EVENT_QUEUE: usize = 1 << 20;
 
 impl Default for Config {
     fn default() -> Config {
@@ -239,8 +243,11 @@ impl Config {
                 "counter_interval must be at least 1 second".into(),
             ));
         }
-        if self.event_queue == 0 {
-            return Err(ConfigError("event_queue must be at least 1".into()));
+        if self.event_queue == 0 || self.event_queue > MAX_EVENT_QUEUE {
+            // (tokio's bounded channels panic above usize::MAX >> 3.)
+            return Err(ConfigError(format!(
+                "event_queue must be between 1 and {MAX_EVENT_QUEUE}"
+            )));
         }
         if self.mfe_timeout == 0 {
             return Err(ConfigError("mfe_timeout must be at least 1 second".into()));
@@ -327,6 +334,9 @@ mod tests {
         for text in [
             "nonsense = 1",
             "counter_interval = 0",
+            "event_queue = 0",
+            "event_queue = 3000000000000000000",
+            "event_queue = 1048577",
             "log_level = \"info,=[\"",
             "[[static]]\nfrom = \"a\"\ngroup = \"10.0.0.1\"\nto = [\"b\"]",
             "[[static]]\nfrom = \"a\"\ngroup = \"239.1.1.1\"\nto = []",
