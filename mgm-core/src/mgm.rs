@@ -49,6 +49,10 @@ impl Default for Config {
     }
 }
 
+/// Open group enumerations one protocol may hold at once (each is a snapshot of every joined
+/// scope, so an unbounded number would let one client exhaust memory).
+pub const MAX_ENUMERATIONS: usize = 16;
+
 /// The longest callback deadline [`Mgm::new`] accepts (longer ones are capped).
 pub const MAX_CALLBACK_DEADLINE: Duration = Duration::from_secs(3600);
 
@@ -842,13 +846,19 @@ impl Mgm {
     ///
     /// # Errors
     /// - `InvalidParameter`: unknown handle.
+    /// - `NotEnoughMemory`: the protocol already has [`MAX_ENUMERATIONS`] open.
     pub fn group_enumeration_start(
         &mut self,
         protocol: ProtocolHandle,
         kind: EnumKind,
     ) -> Result<EnumHandle, MgmError> {
         self.last_kernel_error = None;
-        self.protocol_ref(protocol)?;
+        if self.protocol_ref(protocol)?.enums.len() >= MAX_ENUMERATIONS {
+            return Err(MgmError::new(
+                ErrorCode::NotEnoughMemory,
+                format!("at most {MAX_ENUMERATIONS} group enumerations may be open at once"),
+            ));
+        }
         let entries: Vec<SourceGroup> = match kind {
             EnumKind::AllSources => self.scopes.keys().copied().collect(),
             EnumKind::AnySource => {
@@ -1481,6 +1491,11 @@ impl Mgm {
         after: Option<(IpAddr, IpAddr)>,
         max: usize,
     ) -> (Vec<MfeInfo>, bool) {
+        // A cursor of the other family is past every MFE of `family` (an IPv6 address sorts
+        // after every IPv4 one); its range would run backwards, which `range` refuses.
+        if after.is_some_and(|(s, g)| Family::of(s) != family || Family::of(g) != family) {
+            return (Vec::new(), false);
+        }
         let start = match after {
             Some((source, group)) => Bound::Excluded((family, group, source)),
             None => Bound::Included((family, family.unspecified(), family.unspecified())),

@@ -2283,3 +2283,55 @@ fn removed_addresses_no_longer_validate_next_hops() {
     );
     assert_eq!(h.mgm.interface(IfIndex(1)).unwrap().addresses, vec![]);
 }
+
+// Given a core with an IPv4 MFE,
+// When MFEs of one family are listed after a cursor of the other family (or a mixed one),
+// Then the answer is an empty page with nothing more, not a panic (the range would run
+// backwards).
+#[test]
+fn mfes_after_a_cursor_of_the_other_family_is_empty() {
+    let mut h = Harness::new();
+    h.link_up(1);
+    let pim = h.register(PIM);
+    h.take(pim, key(1));
+    h.packet("10.0.0.1", "239.1.1.1", 0, Some(1));
+    h.drain();
+    assert_eq!(h.mgm.mfe_count(), 1);
+    for (family, cursor) in [
+        (Family::Ipv4, (ip("fd00::1"), ip("ff3e::1"))),
+        (Family::Ipv4, (ip("10.0.0.1"), ip("ff3e::1"))),
+        (Family::Ipv6, (ip("10.0.0.1"), ip("239.1.1.1"))),
+    ] {
+        let (page, more) = h.mgm.mfes_after(h.now, family, Some(cursor), 10);
+        assert!(page.is_empty() && !more, "{family} after {cursor:?}");
+    }
+}
+
+// Given a protocol that opens group enumerations and never ends them,
+// When it has MAX_ENUMERATIONS open,
+// Then the next start is NotEnoughMemory (each is a snapshot of every scope: unbounded ones
+// would exhaust memory); another protocol is not affected, and ending one frees a slot.
+#[test]
+fn open_group_enumerations_are_bounded_per_protocol() {
+    let mut h = Harness::new();
+    let a = h.register(PIM);
+    let b = h.register(DVMRP);
+    let open: Vec<_> = (0..mgm_core::MAX_ENUMERATIONS)
+        .map(|_| {
+            h.mgm
+                .group_enumeration_start(a, EnumKind::AllSources)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        err(h.mgm.group_enumeration_start(a, EnumKind::AllSources)),
+        ErrorCode::NotEnoughMemory
+    );
+    h.mgm
+        .group_enumeration_start(b, EnumKind::AnySource)
+        .unwrap();
+    h.mgm.group_enumeration_end(a, open[0]).unwrap();
+    h.mgm
+        .group_enumeration_start(a, EnumKind::AnySource)
+        .unwrap();
+}
