@@ -1460,4 +1460,81 @@ mod tests {
             }
         }
     }
+
+    // Every op with every field set to each odd value (wrong types, huge and negative numbers,
+    // floats, unicode, nesting), alone and with a plausible base: parsing answers, never panics.
+    #[test]
+    fn odd_field_values_never_panic() {
+        let fields = [
+            "handle",
+            "protocol_id",
+            "component_id",
+            "callbacks",
+            "ifindex",
+            "ifname",
+            "interface",
+            "next_hop",
+            "family",
+            "source",
+            "group",
+            "source_mask",
+            "group_mask",
+            "flags",
+            "max",
+            "enum",
+            "kind",
+            "query",
+            "iif",
+            "upstream",
+            "disabled",
+            "timeout",
+            "requests",
+            "version",
+            "client",
+            "from",
+            "to",
+            "explicit_tracking",
+            "igmp_version",
+            "mld_version",
+            "robustness",
+            "query_interval",
+            "query_response_interval_ms",
+            "last_member_query_interval_ms",
+            "args",
+        ];
+        let odd = [
+            json!(null),
+            json!(true),
+            json!(-1),
+            json!(i64::MIN),
+            json!(u64::MAX),
+            json!(1e308),
+            json!(-0.5),
+            json!(""),
+            json!("*"),
+            json!("\u{1F600}\u{0}é"),
+            json!("ff3e::1"),
+            json!("0.0.0.0"),
+            json!([]),
+            json!([[[1]]]),
+            json!([{"op": "batch", "requests": [{"op": "ping"}]}]),
+            json!({}),
+            json!({"op": "batch"}),
+        ];
+        let base = json!({"handle": 1, "ifname": "eth0", "family": "ipv4", "group": "239.1.1.1",
+            "source": "10.0.0.1", "query": 1, "enum": 1, "timeout": 5, "protocol_id": 1,
+            "from": "eth0", "to": ["eth1"], "interface": "eth0", "upstream": "10.0.0.2"});
+        for op in OPS {
+            for field in fields {
+                for value in &odd {
+                    for mut request in [json!({}), base.clone()] {
+                        request["op"] = json!(op);
+                        request["id"] = json!(7);
+                        request[field] = value.clone();
+                        let _ = parse_request(&request.to_string());
+                    }
+                }
+            }
+        }
+    }
 }
