@@ -5,7 +5,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use common::{next_upcall, proc_hex};
+use common::{next_upcall, proc_hex, static_entries_forward_across_owner_restart};
 use mgm_core::{ErrorCode, Family, IfIndex, KernelOp, Upcall, VifIndex, VifSet};
 use netlink::dump::{mfc_dump, vif_dump};
 use netlink::link::Rtnl;
@@ -519,49 +519,11 @@ fn kernel_drops_the_vif_of_a_deleted_interface() {
 /// socket (here one on a spare table) keeps `mc_forwarding` up.
 #[test]
 fn static_entries_forward_across_owner_restart_with_a_spare_table_owner() {
-    if !root_or_skip() {
-        return;
-    }
-    let topo = Topology::new("restart");
-    let r0 = topo.router.ifindex("r0");
-    let r1 = topo.router.ifindex("r1");
-    let (tx, rx) = std::sync::mpsc::channel::<&'static str>();
-    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-    let router = topo.router.spawn(move || {
-        let owner = MrtSocket::open(Family::Ipv4, None).unwrap();
-        let spare = MrtSocket::open(Family::Ipv4, Some(4242)).unwrap();
-        let keeper = MrtSocket::open_static(Family::Ipv4, None).unwrap();
-        keeper.add_vif(VifIndex(0), IfIndex(r0)).unwrap();
-        keeper.add_vif(VifIndex(1), IfIndex(r1)).unwrap();
-        keeper
-            .add_mfc(IpAddr::V4(S), IpAddr::V4(G), VifIndex(0), set(&[1]))
-            .unwrap();
-        owner.close().unwrap(); // the daemon "restarts"
-        tx.send("owner closed").unwrap();
-        go_rx.recv().unwrap();
-        spare.close().unwrap(); // no owner left at all
-        tx.send("spare closed").unwrap();
-        go_rx.recv().unwrap();
-        drop(keeper);
-    });
-    let receiver = Receiver::join(&topo.right, "eth0", IpAddr::V4(G), PORT);
-    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok("owner closed"));
-    send_udp(&topo.left, "eth0", IpAddr::V4(G), PORT, 5);
-    assert_eq!(
-        receiver.count(5, Duration::from_secs(3)),
-        5,
-        "forwarding stopped"
+    static_entries_forward_across_owner_restart(
+        Family::Ipv4,
+        "restart",
+        IpAddr::V4(S),
+        IpAddr::V4(G),
+        PORT,
     );
-    go_tx.send(()).unwrap();
-    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok("spare closed"));
-    let mc_forwarding = topo.router.sh("sysctl -n net.ipv4.conf.all.mc_forwarding");
-    assert_eq!(mc_forwarding.trim(), "0");
-    send_udp(&topo.left, "eth0", IpAddr::V4(G), PORT, 5);
-    assert_eq!(
-        receiver.drain(Duration::from_millis(500)),
-        0,
-        "forwarded without any owner"
-    );
-    go_tx.send(()).unwrap();
-    testns::join(router);
 }

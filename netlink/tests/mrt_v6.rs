@@ -5,7 +5,7 @@ mod common;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use common::next_upcall;
+use common::{next_upcall, static_entries_forward_across_owner_restart};
 use mgm_core::{Family, IfIndex, Upcall, VifIndex, VifSet};
 use netlink::dump::{mfc_dump, vif_dump};
 use netlink::link::Rtnl;
@@ -210,51 +210,11 @@ fn v6_static_entries_survive_the_owner() {
 /// while an owner of a spare table keeps `mc_forwarding` up, and stop without any owner.
 #[test]
 fn v6_static_entries_forward_across_owner_restart_with_a_spare_table_owner() {
-    if !root_or_skip() {
-        return;
-    }
-    let topo = Topology::new("restart6");
-    let r0 = topo.router.ifindex("r0");
-    let r1 = topo.router.ifindex("r1");
-    let s = ip("fd00:1::2");
-    let g = ip("ff3e::4242");
-    let (tx, rx) = std::sync::mpsc::channel::<&'static str>();
-    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-    let router = topo.router.spawn(move || {
-        let owner = MrtSocket::open(Family::Ipv6, None).unwrap();
-        let spare = MrtSocket::open(Family::Ipv6, Some(4242)).unwrap();
-        let keeper = MrtSocket::open_static(Family::Ipv6, None).unwrap();
-        keeper.add_vif(VifIndex(0), IfIndex(r0)).unwrap();
-        keeper.add_vif(VifIndex(1), IfIndex(r1)).unwrap();
-        let mut oifs = VifSet::EMPTY;
-        oifs.insert(VifIndex(1));
-        keeper.add_mfc(s, g, VifIndex(0), oifs).unwrap();
-        owner.close().unwrap();
-        tx.send("owner closed").unwrap();
-        go_rx.recv().unwrap();
-        spare.close().unwrap();
-        tx.send("spare closed").unwrap();
-        go_rx.recv().unwrap();
-        drop(keeper);
-    });
-    let receiver = Receiver::join(&topo.right, "eth0", g, PORT);
-    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok("owner closed"));
-    send_udp(&topo.left, "eth0", g, PORT, 5);
-    assert_eq!(
-        receiver.count(5, Duration::from_secs(3)),
-        5,
-        "forwarding stopped"
+    static_entries_forward_across_owner_restart(
+        Family::Ipv6,
+        "restart6",
+        ip("fd00:1::2"),
+        ip("ff3e::4242"),
+        PORT,
     );
-    go_tx.send(()).unwrap();
-    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok("spare closed"));
-    let mc_forwarding = topo.router.sh("sysctl -n net.ipv6.conf.all.mc_forwarding");
-    assert_eq!(mc_forwarding.trim(), "0");
-    send_udp(&topo.left, "eth0", g, PORT, 5);
-    assert_eq!(
-        receiver.drain(Duration::from_millis(500)),
-        0,
-        "forwarded without any owner"
-    );
-    go_tx.send(()).unwrap();
-    testns::join(router);
 }
