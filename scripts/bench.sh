@@ -10,6 +10,6 @@ cd "$(dirname "$0")/.."
 crates=("${@:-mgm-core netlink igmp}")
 for c in ${crates[*]}; do
     echo "== cargo bench -p $c"
-    cargo bench -p "$c" -- --warm-up-time 1 --measurement-time 3 2>&1 |
-        grep -E '^[A-Za-z0-9_/ :.()-]+$|time:' | grep -v '^Benchmarking' || true
+    cargo bench -q -p "$c" -- --warm-up-time 1 --measurement-time 3 2>&1 |
+        grep -vE '^ *(Compiling|Finished|Running|Downloaded|Downloading|Benchmarking|Gnuplot|Found|Warning|thrpt:)|outlier|change:|Performance|No change|Change within|^ *[0-9]+ \(|^ *$' || true
 done
