@@ -9,7 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 crates=("${@:-mgm-core netlink igmp}")
 for c in ${crates[*]}; do
-    echo "== cargo bench -p $c"
-    cargo bench -q -p "$c" -- --warm-up-time 1 --measurement-time 3 2>&1 |
+  # Each crate's criterion targets (the [[bench]] names in its Cargo.toml).
+  for b in $(sed -n '/^\[\[bench\]\]/,/^name/s/^name *= *"\(.*\)"/\1/p' "$c/Cargo.toml"); do
+    echo "== cargo bench -p $c --bench $b"
+    cargo bench -q -p "$c" --bench "$b" -- --warm-up-time 1 --measurement-time 3 2>&1 |
         grep -vE '^ *(Compiling|Finished|Running|Downloaded|Downloading|Benchmarking|Gnuplot|Found|Warning|thrpt:)|outlier|change:|Performance|No change|Change within|^ *[0-9]+ \(|^ *$' || true
+  done
 done
