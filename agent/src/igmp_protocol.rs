@@ -441,6 +441,9 @@ impl IgmpProtocol {
         info!(interface = %running.name, %family, "IGMP/MLD stopped");
         self.interfaces.stop(family, ifindex);
         self.process_outputs(host, now);
+        // (A disabled interface stops without Leaves.)
+        self.sg_routes
+            .retain(|(k, _), _| (k.ifindex, k.family()) != key);
         let iface = InterfaceKey::link(ifindex, family);
         let released = host.mgm().release_interface_ownership(now, handle, iface);
         if let Err(e) = released.and_then(|()| host.settle(now)) {
