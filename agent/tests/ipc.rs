@@ -1980,3 +1980,71 @@ async fn alert_for(client: &mut Client, group: &str) -> Value {
         }
     }
 }
+
+// Given mgmd with mfe_timeout 3 s and counter_interval 1 s, and a client (no callbacks) owning
+// in0 and out0 with a (*,G) membership on out0,
+// When a sender sends to G for 7 s and then stops,
+// Then the MFE outlives its 3 s timeout while traffic flows (the counter poller's dumps show
+// the packets and refresh it: one NOCACHE only), and expires once the traffic has stopped.
+#[test]
+fn traffic_keeps_an_mfe_alive_through_counter_polls() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("alive", |ns| async move {
+        let (sender, _receiver) = topology(&ns);
+        let daemon = Daemon::start(Config {
+            mfe_timeout: 3,
+            ..config(&ns)
+        })
+        .await;
+        let mut c = daemon.client().await;
+        let h = register(&mut c, 21, json!([])).await;
+        for ifname in ["in0", "out0"] {
+            c.request(
+                "take_interface_ownership",
+                json!({"handle": h, "ifname": ifname, "family": "ipv4"}),
+            )
+            .await
+            .unwrap();
+        }
+        c.request(
+            "add_group_membership",
+            json!({"ifname": "out0", "group": "239.2.2.2"}),
+        )
+        .await
+        .unwrap();
+        let snd = sender.name.clone();
+        let sending = tokio::spawn(on_thread_in(&snd, || send("239.2.2.2", 5002, 140)));
+        let flow = json!({"source": "10.1.1.2", "group": "239.2.2.2"});
+        let socket = daemon.socket.clone();
+        let exists = move || {
+            let (socket, flow) = (socket.clone(), flow.clone());
+            async move {
+                let mut c = Client::connect(&socket).await.unwrap();
+                c.request("get_mfe", flow).await.is_ok()
+            }
+        };
+        wait_until("the MFE", exists.clone()).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(exists().await, "the MFE expired while traffic flowed");
+        // Had it expired, the next packet would have re-created it (a second NOCACHE).
+        let stats = c.request("show_stats", Value::Null).await.unwrap();
+        assert_eq!(stats["stats"]["nocache"], 1, "{stats}");
+        assert!(
+            stats["stats"]["counter_polls"].as_u64().unwrap_or(0) >= 4,
+            "{stats}"
+        );
+        sending.await.unwrap();
+        let stopped = std::time::Instant::now();
+        while exists().await {
+            assert!(
+                stopped.elapsed() < Duration::from_secs(8),
+                "the MFE did not expire after the traffic stopped"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        drop(c);
+        daemon.stop().await;
+    });
+}
