@@ -2048,3 +2048,81 @@ fn traffic_keeps_an_mfe_alive_through_counter_polls() {
         daemon.stop().await;
     });
 }
+
+// The same with MLDv2: MLD on out0 only, a routing client owning in0 (IPv6), a receiver that
+// joins (fd00:1:1::2, ff3e::1:5) with MCAST_JOIN_SOURCE_GROUP and later leaves it: the client
+// gets the (S,G) join alert and then the prune alert.
+#[test]
+fn mld_ssm_join_alerts_the_upstream_owner() {
+    if !root_or_skip() {
+        return;
+    }
+    in_netns("mldalert", |ns| async move {
+        let (_sender, receiver) = topology(&ns);
+        ip_batch(
+            &ns,
+            &[
+                "addr add fd00:1:1::1/64 dev in0".into(),
+                "addr add fd00:1:2::1/64 dev out0".into(),
+            ],
+        );
+        ip_batch(&receiver.name, &["addr add fd00:1:2::2/64 dev eth0".into()]);
+        let mut out0 = agent::config::IgmpInterface::new("out0");
+        out0.family = Some(mgm_core::Family::Ipv6);
+        out0.last_member_query_interval_ms = Some(100);
+        let daemon = Daemon::start(Config {
+            igmp_interfaces: vec![out0],
+            ..config(&ns)
+        })
+        .await;
+        let socket = daemon.socket.clone();
+        wait_until("MLD running on out0", || {
+            let socket = socket.clone();
+            async move {
+                let mut c = Client::connect(&socket).await.unwrap();
+                let shown = c.request("show_mld", Value::Null).await.unwrap();
+                shown["interfaces"][0]["state"] == "running"
+            }
+        })
+        .await;
+        let mut pim = daemon.client().await;
+        let h = register(&mut pim, 21, json!(["join_alert", "prune_alert"])).await;
+        pim.request(
+            "take_interface_ownership",
+            json!({"handle": h, "ifname": "in0", "family": "ipv6"}),
+        )
+        .await
+        .unwrap();
+        // MCAST_JOIN_SOURCE_GROUP = 46, MCAST_LEAVE_SOURCE_GROUP = 47; struct group_source_req
+        // {u32 interface; (pad 4); sockaddr_storage group; sockaddr_storage source}.
+        let script = "import socket, struct, time\n\
+            def sa(a):\n\
+            \x20   b = struct.pack('=HHI', socket.AF_INET6, 0, 0) + socket.inet_pton(socket.AF_INET6, a) + struct.pack('=I', 0)\n\
+            \x20   return b + bytes(128 - len(b))\n\
+            s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n\
+            r = struct.pack('=I4x', socket.if_nametoindex('eth0')) + sa('ff3e::1:5') + sa('fd00:1:1::2')\n\
+            s.setsockopt(socket.IPPROTO_IPV6, 46, r)\n\
+            time.sleep(1.5)\n\
+            s.setsockopt(socket.IPPROTO_IPV6, 47, r)\n\
+            time.sleep(1.5)\n";
+        let rcv = receiver.name.clone();
+        let host = tokio::spawn(on_thread_in(&rcv, move || {
+            Command::new("python3").args(["-c", script]).output()
+        }));
+        let joined = alert_for(&mut pim, "ff3e::1:5").await;
+        assert_eq!(joined["event"], "join_alert", "{joined}");
+        assert_eq!(joined["source"], "fd00:1:1::2", "{joined}");
+        let pruned = alert_for(&mut pim, "ff3e::1:5").await;
+        assert_eq!(pruned["event"], "prune_alert", "{pruned}");
+        assert_eq!(pruned["source"], "fd00:1:1::2", "{pruned}");
+        assert_eq!(pruned["iface"]["ifname"], "out0", "{pruned}");
+        let out = host.await.unwrap().expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        drop(pim);
+        daemon.stop().await;
+    });
+}
