@@ -434,6 +434,15 @@ impl Mgm {
                 ),
             ));
         }
+        // After the u32 wraps, skip 0 and handles still registered (a reused live handle would
+        // replace that protocol). At most max_protocols are live, so this ends.
+        while self.next_handle == 0
+            || self
+                .protocols
+                .contains_key(&ProtocolHandle(self.next_handle))
+        {
+            self.next_handle = self.next_handle.wrapping_add(1);
+        }
         let handle = ProtocolHandle(self.next_handle);
         self.next_handle = self.next_handle.wrapping_add(1);
         self.protocols.insert(
@@ -874,6 +883,10 @@ impl Mgm {
                 set.into_iter().collect()
             }
         };
+        // As for protocol handles: never hand out 0 or an open enumeration's handle.
+        while self.next_enum == 0 || self.enums.contains_key(&EnumHandle(self.next_enum)) {
+            self.next_enum = self.next_enum.wrapping_add(1);
+        }
         let handle = EnumHandle(self.next_enum);
         self.next_enum = self.next_enum.wrapping_add(1);
         self.enums.insert(
@@ -1532,3 +1545,46 @@ impl Mgm {
 
 mod oif;
 mod rules;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Given handles about to wrap (after 2^32 registrations or enumerations),
+    // When more are handed out,
+    // Then 0 and the ones still in use are skipped: no live protocol or enumeration is
+    // replaced by a newcomer.
+    #[test]
+    fn wrapped_handles_skip_live_ones() {
+        let mut mgm = Mgm::new(Config::default());
+        let live = mgm
+            .register_protocol(ProtocolId::PIM_SM, ComponentId(0), Callbacks::NONE)
+            .unwrap();
+        assert_eq!(live, ProtocolHandle(1));
+        let e = mgm
+            .group_enumeration_start(live, EnumKind::AllSources)
+            .unwrap();
+        assert_eq!(e, EnumHandle(1));
+        mgm.next_handle = u32::MAX;
+        mgm.next_enum = u32::MAX;
+        let a = mgm
+            .register_protocol(ProtocolId::STATIC, ComponentId(0), Callbacks::NONE)
+            .unwrap();
+        let b = mgm
+            .register_protocol(ProtocolId::STATIC, ComponentId(1), Callbacks::NONE)
+            .unwrap();
+        assert_eq!((a, b), (ProtocolHandle(u32::MAX), ProtocolHandle(2)));
+        assert_eq!(
+            mgm.protocol(live).map(|p| p.protocol_id),
+            Some(ProtocolId::PIM_SM)
+        );
+        let e1 = mgm
+            .group_enumeration_start(live, EnumKind::AllSources)
+            .unwrap();
+        let e2 = mgm
+            .group_enumeration_start(live, EnumKind::AllSources)
+            .unwrap();
+        assert_eq!((e1, e2), (EnumHandle(u32::MAX), EnumHandle(2)));
+        assert!(mgm.group_enumeration_end(live, e).is_ok());
+    }
+}
