@@ -25,6 +25,7 @@ mod core_task;
 mod igmp_protocol;
 pub mod ipc;
 mod kernel;
+mod route_cache;
 mod static_routes;
 mod verify;
 
@@ -343,6 +344,7 @@ async fn upcall_reader(
     token: CancellationToken,
 ) {
     let family = socket.family();
+    let mut routes = route_cache::RouteCache::new(4096);
     loop {
         let message = tokio::select! {
             () = token.cancelled() => break,
@@ -351,13 +353,22 @@ async fn upcall_reader(
         match message {
             Ok(MrtMessage::Upcall(upcall)) => {
                 let route = match &upcall {
-                    Upcall::NoCache { source, .. } => match rtnl.route_to(*source).await {
-                        Ok(route) => route,
-                        Err(e) => {
-                            debug!(%source, "route lookup failed: {e}");
-                            None
+                    Upcall::NoCache { source, .. } => {
+                        let now = Instant::now();
+                        match routes.get(now, *source) {
+                            Some(route) => route,
+                            None => match rtnl.route_to(*source).await {
+                                Ok(route) => {
+                                    routes.insert(now, *source, route.clone());
+                                    route
+                                }
+                                Err(e) => {
+                                    debug!(%source, "route lookup failed: {e}");
+                                    None
+                                }
+                            },
                         }
-                    },
+                    }
                     _ => None,
                 };
                 if inputs_tx
