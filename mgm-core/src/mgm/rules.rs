@@ -258,6 +258,49 @@ impl Mgm {
         owner
     }
 
+    /// Send a join or prune alert with `bMemberUpdate` / `bMemberDelete` true to the MGM
+    /// recipients (spec 3.3, 3.4, 5.8). (S,G): only the owner of the RPF interface toward S, when
+    /// the scope's first membership appears or its last goes (`scope_changed`). (*,G) and (*,*):
+    /// when a protocol's first record appears or its last goes (`protocol_changed`), every other
+    /// registered protocol if no `peers` (other protocols with records) exist, the single peer
+    /// if there is exactly one, nobody from the third on. `cause` filters out the protocol whose
+    /// request caused the alert.
+    #[allow(clippy::too_many_arguments)]
+    fn send_membership_alert(
+        &mut self,
+        scope: SourceGroup,
+        rpf: Option<&Route>,
+        scope_changed: bool,
+        protocol_changed: bool,
+        peers: &[ProtocolHandle],
+        cause: impl Fn(&ProtocolHandle) -> bool,
+        alert: Notification,
+    ) {
+        if scope.source.is_some() {
+            if scope_changed {
+                if let Some(owner) = self.rpf_owner(scope, rpf).filter(|p| cause(p)) {
+                    self.notify(owner, alert);
+                }
+            }
+        } else if protocol_changed {
+            match peers {
+                [] => {
+                    let all: Vec<ProtocolHandle> = self
+                        .protocols
+                        .keys()
+                        .copied()
+                        .filter(|p| cause(p))
+                        .collect();
+                    for p in all {
+                        self.notify(p, alert.clone());
+                    }
+                }
+                [peer] if cause(peer) => self.notify(*peer, alert),
+                _ => {}
+            }
+        }
+    }
+
     pub(super) fn insert_membership(
         &mut self,
         _now: Instant,
@@ -297,25 +340,15 @@ impl Mgm {
             member_update: true,
         };
         let cause = |p: &ProtocolHandle| *p != protocol && *p != identity;
-        if scope.source.is_some() {
-            if scope_was_empty {
-                if let Some(owner) = self.rpf_owner(scope, rpf).filter(cause) {
-                    self.notify(owner, alert);
-                }
-            }
-        } else if protocol_first {
-            match others.as_slice() {
-                [] => {
-                    let all: Vec<ProtocolHandle> =
-                        self.protocols.keys().copied().filter(cause).collect();
-                    for p in all {
-                        self.notify(p, alert.clone());
-                    }
-                }
-                [first] if cause(first) => self.notify(*first, alert),
-                _ => {}
-            }
-        }
+        self.send_membership_alert(
+            scope,
+            rpf,
+            scope_was_empty,
+            protocol_first,
+            &others,
+            cause,
+            alert,
+        );
         // MGM: IGMP joins on a routing-owned interface -> local join to the owner.
         if let (true, Some(owner)) = (is_igmp, routing_owner) {
             self.notify(owner, Notification::LocalJoin { scope, iface });
@@ -372,25 +405,15 @@ impl Mgm {
             timeout,
         };
         let cause = |p: &ProtocolHandle| *p != protocol && *p != identity;
-        if scope.source.is_some() {
-            if scope_empty {
-                if let Some(owner) = self.rpf_owner(scope, rpf).filter(cause) {
-                    self.notify(owner, alert);
-                }
-            }
-        } else if protocol_last {
-            match remaining.as_slice() {
-                [] => {
-                    let all: Vec<ProtocolHandle> =
-                        self.protocols.keys().copied().filter(cause).collect();
-                    for p in all {
-                        self.notify(p, alert.clone());
-                    }
-                }
-                [last] if cause(last) => self.notify(*last, alert),
-                _ => {}
-            }
-        }
+        self.send_membership_alert(
+            scope,
+            rpf,
+            scope_empty,
+            protocol_last,
+            &remaining,
+            cause,
+            alert,
+        );
         if local_alerts && self.is_igmp(protocol) {
             if let Some(owner) = self.owners(iface).routing.filter(|o| *o != protocol) {
                 self.notify(owner, Notification::LocalLeave { scope, iface });
