@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mgm_core::{
-    Callback, ComponentId, ErrorCode, Family, IfIndex, InterfaceKey, MembershipFlags, Notification,
+    Callback, ErrorCode, Family, IfIndex, InterfaceKey, MembershipFlags, Notification,
     ProtocolHandle, ProtocolId, Route, SourceGroup,
 };
 use netlink::igmp_io::{IgmpSender, MldSocket};
@@ -283,16 +283,10 @@ impl IgmpProtocol {
                     Callback::DisableIgmp,
                     Callback::EnableIgmp,
                     Callback::InterfaceDeleted,
-                ]
-                .into_iter()
-                .collect();
-                match host
-                    .mgm()
-                    .register_protocol(ProtocolId::IGMP, ComponentId(0), callbacks)
-                {
+                ];
+                match host.register_builtin(Builtin::Igmp, ProtocolId::IGMP, &callbacks) {
                     Ok(h) => {
                         self.handle = Some(h);
-                        host.registered(h, Builtin::Igmp);
                         h
                     }
                     Err(e) => {

@@ -354,20 +354,7 @@ async fn upcall_reader(
             Ok(MrtMessage::Upcall(upcall)) => {
                 let route = match &upcall {
                     Upcall::NoCache { source, .. } => {
-                        let now = Instant::now();
-                        match routes.get(now, *source) {
-                            Some(route) => route,
-                            None => match rtnl.route_to(*source).await {
-                                Ok(route) => {
-                                    routes.insert(now, *source, route.clone());
-                                    route
-                                }
-                                Err(e) => {
-                                    debug!(%source, "route lookup failed: {e}");
-                                    None
-                                }
-                            },
-                        }
+                        routes.lookup(&rtnl, Instant::now(), *source).await
                     }
                     _ => None,
                 };
@@ -445,14 +432,7 @@ async fn source_routes(
     let sources =
         igmp_protocol::report_sources(family, payload, igmp_protocol::REPORT_SOURCES_LIMIT);
     for source in sources {
-        let route = match rtnl.route_to(source).await {
-            Ok(route) => route,
-            Err(e) => {
-                debug!(%source, "route lookup failed: {e}");
-                None
-            }
-        };
-        routes.insert(source, route);
+        routes.insert(source, route_cache::fib_route(rtnl, source).await);
     }
     routes
 }

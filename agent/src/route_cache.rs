@@ -12,6 +12,19 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use mgm_core::Route;
+use netlink::link::Rtnl;
+use tracing::debug;
+
+/// The kernel FIB's route toward `addr`; a failed lookup is logged and counts as no route.
+pub(crate) async fn fib_route(rtnl: &Rtnl, addr: IpAddr) -> Option<Route> {
+    match rtnl.route_to(addr).await {
+        Ok(route) => route,
+        Err(e) => {
+            debug!(%addr, "route lookup failed: {e}");
+            None
+        }
+    }
+}
 
 /// Cached FIB answers by destination address.
 pub(crate) struct RouteCache {
@@ -38,6 +51,28 @@ impl RouteCache {
                 Some(route.clone())
             }
             _ => None,
+        }
+    }
+
+    /// The route toward `addr`: the cached answer, or a FIB lookup remembered when it succeeds.
+    pub(crate) async fn lookup(
+        &mut self,
+        rtnl: &Rtnl,
+        now: Instant,
+        addr: IpAddr,
+    ) -> Option<Route> {
+        if let Some(route) = self.get(now, addr) {
+            return route;
+        }
+        match rtnl.route_to(addr).await {
+            Ok(route) => {
+                self.insert(now, addr, route.clone());
+                route
+            }
+            Err(e) => {
+                debug!(%addr, "route lookup failed: {e}");
+                None
+            }
         }
     }
 

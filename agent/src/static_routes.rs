@@ -31,6 +31,22 @@ pub(crate) trait Host {
     /// A built-in protocol registered as `handle`: deliver its callbacks to it from now on
     /// (even those raised before the call that registered it returns).
     fn registered(&mut self, _handle: ProtocolHandle, _builtin: Builtin) {}
+
+    /// Register a built-in protocol (component 0) handling `callbacks`, and route its callbacks
+    /// to it.
+    fn register_builtin(
+        &mut self,
+        builtin: Builtin,
+        protocol_id: ProtocolId,
+        callbacks: &[Callback],
+    ) -> Result<ProtocolHandle, MgmError> {
+        let callbacks = callbacks.iter().copied().collect();
+        let handle = self
+            .mgm()
+            .register_protocol(protocol_id, ComponentId(0), callbacks)?;
+        self.registered(handle, builtin);
+        Ok(handle)
+    }
 }
 
 /// The in-process protocols.
@@ -245,16 +261,10 @@ impl StaticRoutes {
         let handle = match self.handle {
             Some(h) => h,
             None => {
-                let callbacks = [Callback::Rpf, Callback::InterfaceDeleted]
-                    .into_iter()
-                    .collect();
-                match host
-                    .mgm()
-                    .register_protocol(ProtocolId::STATIC, ComponentId(0), callbacks)
-                {
+                let callbacks = [Callback::Rpf, Callback::InterfaceDeleted];
+                match host.register_builtin(Builtin::Static, ProtocolId::STATIC, &callbacks) {
                     Ok(h) => {
                         self.handle = Some(h);
-                        host.registered(h, Builtin::Static);
                         h
                     }
                     Err(e) => {

@@ -220,14 +220,7 @@ async fn prepare(op: &Op, rtnl: &netlink::link::Rtnl) -> Context {
     for op in ops {
         if let Some(source) = op.rpf_source() {
             if let std::collections::hash_map::Entry::Vacant(slot) = rpf.entry(source) {
-                let route = match rtnl.route_to(source).await {
-                    Ok(route) => route,
-                    Err(e) => {
-                        debug!(%source, "route lookup failed: {e}");
-                        None
-                    }
-                };
-                slot.insert(route);
+                slot.insert(crate::route_cache::fib_route(rtnl, source).await);
             }
         }
         if let Some((iface, _)) = op.next_hop_iface() {
